@@ -1,0 +1,69 @@
+/*
+ * log.c - one write(2) per line from a stack buffer.
+ *
+ * stdio is avoided on purpose: fprintf(stderr) takes the stream lock the bot's
+ * own threads may hold, and buffers could interleave with the bot's output.
+ * A single write() of a whole line is atomic enough for a terminal or a pipe.
+ */
+#include "log.h"
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <unistd.h>
+
+static atomic_int log_level = ARGUS_LOG_INFO;
+
+void argus_log_set_level(enum argus_log_level level)
+{
+    atomic_store_explicit(&log_level, (int)level, memory_order_relaxed);
+}
+
+enum argus_log_level argus_log_get_level(void)
+{
+    return (enum argus_log_level)atomic_load_explicit(&log_level, memory_order_relaxed);
+}
+
+static void log_vwrite(enum argus_log_level level, const char *fmt, va_list ap)
+{
+    static const char *const level_names[] = {
+        [ARGUS_LOG_NONE] = "", [ARGUS_LOG_ERROR] = "error: ", [ARGUS_LOG_WARN] = "warning: ",
+        [ARGUS_LOG_INFO] = "", [ARGUS_LOG_DEBUG] = "debug: ",
+    };
+    char line[1024];
+    int saved_errno = errno;
+    int n = snprintf(line, sizeof(line), "argus: %s", level_names[level]);
+    int m = vsnprintf(line + n, sizeof(line) - (size_t)n, fmt, ap);
+    size_t len = (size_t)n + (m < 0 ? 0 : (size_t)m);
+
+    if (len > sizeof(line) - 2)
+        len = sizeof(line) - 2;
+    line[len++] = '\n';
+    ssize_t w = write(STDERR_FILENO, line, len);
+    (void)w;
+    errno = saved_errno;
+}
+
+void argus_log(enum argus_log_level level, const char *fmt, ...)
+{
+    va_list ap;
+
+    if (level == ARGUS_LOG_NONE || level > argus_log_get_level())
+        return;
+    va_start(ap, fmt);
+    log_vwrite(level, fmt, ap);
+    va_end(ap);
+}
+
+void argus_log_once(atomic_bool *said, enum argus_log_level level, const char *fmt, ...)
+{
+    va_list ap;
+
+    if (level == ARGUS_LOG_NONE || level > argus_log_get_level())
+        return;
+    if (atomic_exchange(said, true))
+        return;
+    va_start(ap, fmt);
+    log_vwrite(level, fmt, ap);
+    va_end(ap);
+}
