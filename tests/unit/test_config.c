@@ -1,0 +1,259 @@
+/* Unit tests for preload/config.c: defaults, strict parsing, endpoint rules,
+ * header and resource-attribute lists, and the problem lines. */
+#include <check.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "config.h"
+
+/* A fake environment: NULL-terminated name/value pairs. */
+static const char *const *fake_env;
+
+static const char *fake_getenv(const char *name)
+{
+    for (const char *const *p = fake_env; p && p[0]; p += 2) {
+        if (strcmp(p[0], name) == 0)
+            return p[1];
+    }
+    return NULL;
+}
+
+static struct argus_config cfg;
+
+static void load(const char *const *env)
+{
+    fake_env = env;
+    argus_config_load(&cfg, fake_getenv);
+}
+
+static bool has_problem(const char *needle)
+{
+    for (unsigned i = 0; i < cfg.n_problems; i++) {
+        if (strstr(cfg.problems[i], needle))
+            return true;
+    }
+    return false;
+}
+
+START_TEST(defaults_match_the_specification)
+{
+    load((const char *const[]){NULL});
+    ck_assert_uint_eq(cfg.n_problems, 0);
+    ck_assert(!cfg.sdk_disabled);
+    ck_assert(!cfg.eager);
+    ck_assert_str_eq(cfg.metrics.url, "http://localhost:4318/v1/metrics");
+    ck_assert_str_eq(cfg.traces.url, "http://localhost:4318/v1/traces");
+    ck_assert_uint_eq(cfg.metric_export_interval_ms, 60000);
+    ck_assert_uint_eq(cfg.metric_export_timeout_ms, 30000);
+    ck_assert_uint_eq(cfg.metrics.timeout_ms, 10000);
+    ck_assert_uint_eq(cfg.metrics_exporters, ARGUS_EXPORTER_OTLP);
+    ck_assert_uint_eq(cfg.max_series, 2000);
+    ck_assert_str_eq(cfg.cluster, "default");
+    ck_assert_str_eq(cfg.ns, "discord");
+    ck_assert_uint_eq(cfg.shutdown_timeout_ms, 2000);
+    ck_assert_uint_eq(cfg.bsp_max_queue_size, 2048);
+    ck_assert_uint_eq(cfg.bsp_max_export_batch_size, 512);
+    ck_assert_uint_eq(cfg.prometheus_port, 9464);
+    ck_assert_int_eq(cfg.temporality, ARGUS_TEMPORALITY_CUMULATIVE);
+}
+END_TEST
+
+START_TEST(empty_values_count_as_unset)
+{
+    load((const char *const[]){"OTEL_METRIC_EXPORT_INTERVAL", "", "OTEL_SERVICE_NAME", "", NULL});
+    ck_assert_uint_eq(cfg.n_problems, 0);
+    ck_assert_uint_eq(cfg.metric_export_interval_ms, 60000);
+    ck_assert_ptr_null(cfg.service_name);
+}
+END_TEST
+
+START_TEST(generic_endpoint_gets_the_signal_path_appended)
+{
+    load((const char *const[]){"OTEL_EXPORTER_OTLP_ENDPOINT", "http://c:4318/base", NULL});
+    ck_assert_str_eq(cfg.metrics.url, "http://c:4318/base/v1/metrics");
+    ck_assert_str_eq(cfg.traces.url, "http://c:4318/base/v1/traces");
+    load((const char *const[]){"OTEL_EXPORTER_OTLP_ENDPOINT", "https://c:4318/", NULL});
+    ck_assert_str_eq(cfg.metrics.url, "https://c:4318/v1/metrics");
+}
+END_TEST
+
+START_TEST(signal_endpoint_is_used_verbatim)
+{
+    load((const char *const[]){"OTEL_EXPORTER_OTLP_ENDPOINT", "http://c:4318",
+                               "OTEL_EXPORTER_OTLP_METRICS_ENDPOINT", "https://x/v1/metrics/",
+                               "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "http://t:4318", NULL});
+    ck_assert_str_eq(cfg.metrics.url, "https://x/v1/metrics/");
+    ck_assert_str_eq(cfg.traces.url, "http://t:4318/");
+}
+END_TEST
+
+START_TEST(bad_endpoint_is_one_problem_naming_the_variable)
+{
+    load((const char *const[]){"OTEL_EXPORTER_OTLP_ENDPOINT", "collector:4318", NULL});
+    ck_assert(has_problem("OTEL_EXPORTER_OTLP_ENDPOINT=\"collector:4318\""));
+    ck_assert_str_eq(cfg.metrics.url, "http://localhost:4318/v1/metrics");
+}
+END_TEST
+
+START_TEST(number_parsing_is_strict)
+{
+    load((const char *const[]){"OTEL_METRIC_EXPORT_INTERVAL", "5s", "ARGUS_MAX_SERIES", "-1",
+                               "OTEL_BSP_MAX_QUEUE_SIZE", "99999999999999999999999", NULL});
+    ck_assert_uint_eq(cfg.n_problems, 3);
+    ck_assert(has_problem("OTEL_METRIC_EXPORT_INTERVAL=\"5s\" is not a whole number"));
+    ck_assert(has_problem("using 60000"));
+    ck_assert_uint_eq(cfg.metric_export_interval_ms, 60000);
+    ck_assert_uint_eq(cfg.max_series, 2000);
+    ck_assert_uint_eq(cfg.bsp_max_queue_size, 2048);
+}
+END_TEST
+
+START_TEST(booleans_follow_the_sdk_rules)
+{
+    load((const char *const[]){"OTEL_SDK_DISABLED", "TRUE", "ARGUS_EAGER", "1", NULL});
+    ck_assert(cfg.sdk_disabled);
+    ck_assert(cfg.eager);
+    /* Only "true" is true for OTEL_*: "1" is a problem there. */
+    load((const char *const[]){"OTEL_SDK_DISABLED", "1", NULL});
+    ck_assert(!cfg.sdk_disabled);
+    ck_assert(has_problem("OTEL_SDK_DISABLED"));
+}
+END_TEST
+
+START_TEST(exporter_lists_and_enums)
+{
+    load((const char *const[]){"OTEL_METRICS_EXPORTER", "otlp, prometheus", "OTEL_TRACES_EXPORTER",
+                               "none", "OTEL_EXPORTER_OTLP_METRICS_TEMPORALITY_PREFERENCE", "Delta",
+                               "OTEL_LOG_LEVEL", "debug", NULL});
+    ck_assert_uint_eq(cfg.n_problems, 0);
+    ck_assert_uint_eq(cfg.metrics_exporters, ARGUS_EXPORTER_OTLP | ARGUS_EXPORTER_PROMETHEUS);
+    ck_assert_uint_eq(cfg.traces_exporters, 0);
+    ck_assert_int_eq(cfg.temporality, ARGUS_TEMPORALITY_DELTA);
+    ck_assert_int_eq(cfg.log_level, ARGUS_LOG_DEBUG);
+    load((const char *const[]){"OTEL_TRACES_EXPORTER", "prometheus", NULL});
+    ck_assert(has_problem("OTEL_TRACES_EXPORTER"));
+    ck_assert_uint_eq(cfg.traces_exporters, ARGUS_EXPORTER_OTLP);
+}
+END_TEST
+
+START_TEST(signal_settings_override_generic_ones)
+{
+    load((const char *const[]){"OTEL_EXPORTER_OTLP_TIMEOUT", "5000",
+                               "OTEL_EXPORTER_OTLP_TRACES_TIMEOUT", "700",
+                               "OTEL_EXPORTER_OTLP_COMPRESSION", "gzip",
+                               "OTEL_EXPORTER_OTLP_METRICS_PROTOCOL", "grpc", NULL});
+    ck_assert_uint_eq(cfg.metrics.timeout_ms, 5000);
+    ck_assert_uint_eq(cfg.traces.timeout_ms, 700);
+    ck_assert(cfg.metrics.gzip && cfg.traces.gzip);
+    ck_assert(cfg.metrics.grpc_requested);
+    ck_assert(!cfg.traces.grpc_requested);
+}
+END_TEST
+
+struct kv_seen {
+    char text[512];
+};
+
+static int kv_collect(const char *key, const char *value, void *arg)
+{
+    struct kv_seen *seen = arg;
+    size_t used = strlen(seen->text);
+    snprintf(seen->text + used, sizeof(seen->text) - used, "[%s]=[%s]", key, value);
+    return 0;
+}
+
+START_TEST(kv_lists_are_trimmed_and_percent_decoded)
+{
+    struct kv_seen seen = {""};
+    ck_assert_int_eq(
+        argus_kv_list_walk(" a = 1 ,Authorization=Bearer%20abc,, k%3Dx=v%2C2", kv_collect, &seen),
+        0);
+    ck_assert_str_eq(seen.text, "[a]=[1][Authorization]=[Bearer abc][k=x]=[v,2]");
+}
+END_TEST
+
+START_TEST(malformed_kv_lists_are_refused)
+{
+    struct kv_seen seen = {""};
+    ck_assert_int_lt(argus_kv_list_walk("novalue", kv_collect, &seen), 0);
+    ck_assert_int_lt(argus_kv_list_walk("=v", kv_collect, &seen), 0);
+    ck_assert_int_lt(argus_kv_list_walk("k=%zz", kv_collect, &seen), 0);
+    ck_assert_int_lt(argus_kv_list_walk("k=%4", kv_collect, &seen), 0);
+}
+END_TEST
+
+START_TEST(malformed_headers_never_echo_their_value)
+{
+    load((const char *const[]){"OTEL_EXPORTER_OTLP_HEADERS", "Authorization Bearer s3cr3t", NULL});
+    ck_assert(has_problem("OTEL_EXPORTER_OTLP_HEADERS is malformed"));
+    ck_assert(!has_problem("s3cr3t"));
+    ck_assert_ptr_null(cfg.metrics.headers);
+}
+END_TEST
+
+START_TEST(malformed_resource_attributes_are_dropped_whole)
+{
+    load((const char *const[]){"OTEL_RESOURCE_ATTRIBUTES", "a=1,b", NULL});
+    ck_assert(has_problem("OTEL_RESOURCE_ATTRIBUTES is malformed"));
+    ck_assert_ptr_null(cfg.resource_attributes);
+    load((const char *const[]){"OTEL_RESOURCE_ATTRIBUTES", "deployment.environment=prod", NULL});
+    ck_assert_str_eq(cfg.resource_attributes, "deployment.environment=prod");
+}
+END_TEST
+
+START_TEST(discord_hosts_with_ports)
+{
+    load((const char *const[]){"ARGUS_DISCORD_HOSTS", "Proxy.example:8443, 127.0.0.1", NULL});
+    ck_assert_uint_eq(cfg.n_problems, 0);
+    ck_assert_uint_eq(cfg.n_discord_hosts, 2);
+    ck_assert_str_eq(cfg.discord_hosts[0].host, "proxy.example");
+    ck_assert_uint_eq(cfg.discord_hosts[0].port, 8443);
+    ck_assert_str_eq(cfg.discord_hosts[1].host, "127.0.0.1");
+    ck_assert_uint_eq(cfg.discord_hosts[1].port, 0);
+    load((const char *const[]){"ARGUS_DISCORD_HOSTS", "a:99999", NULL});
+    ck_assert(has_problem("ARGUS_DISCORD_HOSTS"));
+    ck_assert_uint_eq(cfg.n_discord_hosts, 0);
+}
+END_TEST
+
+START_TEST(batch_size_is_capped_by_queue_size)
+{
+    load((const char *const[]){"OTEL_BSP_MAX_QUEUE_SIZE", "100", "OTEL_BSP_MAX_EXPORT_BATCH_SIZE",
+                               "512", NULL});
+    ck_assert_uint_eq(cfg.bsp_max_export_batch_size, 100);
+    ck_assert(has_problem("OTEL_BSP_MAX_EXPORT_BATCH_SIZE=512"));
+}
+END_TEST
+
+static Suite *config_suite(void)
+{
+    Suite *s = suite_create("config");
+    TCase *tc = tcase_create("config");
+    tcase_add_test(tc, defaults_match_the_specification);
+    tcase_add_test(tc, empty_values_count_as_unset);
+    tcase_add_test(tc, generic_endpoint_gets_the_signal_path_appended);
+    tcase_add_test(tc, signal_endpoint_is_used_verbatim);
+    tcase_add_test(tc, bad_endpoint_is_one_problem_naming_the_variable);
+    tcase_add_test(tc, number_parsing_is_strict);
+    tcase_add_test(tc, booleans_follow_the_sdk_rules);
+    tcase_add_test(tc, exporter_lists_and_enums);
+    tcase_add_test(tc, signal_settings_override_generic_ones);
+    tcase_add_test(tc, kv_lists_are_trimmed_and_percent_decoded);
+    tcase_add_test(tc, malformed_kv_lists_are_refused);
+    tcase_add_test(tc, malformed_headers_never_echo_their_value);
+    tcase_add_test(tc, malformed_resource_attributes_are_dropped_whole);
+    tcase_add_test(tc, discord_hosts_with_ports);
+    tcase_add_test(tc, batch_size_is_capped_by_queue_size);
+    suite_add_tcase(s, tc);
+    return s;
+}
+
+int main(void)
+{
+    SRunner *sr = srunner_create(config_suite());
+    srunner_run_all(sr, CK_NORMAL);
+    int failed = srunner_ntests_failed(sr);
+    srunner_free(sr);
+    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+}
