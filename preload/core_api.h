@@ -34,6 +34,7 @@ struct cap_stats {
     atomic_uint_fast64_t connections_evicted;    /* connection table full */
     atomic_uint_fast64_t instrumentation_errors; /* e.g. no real OpenSSL function found */
     atomic_uint_fast64_t foreign_ssl_calls;      /* calls routed to another libssl copy */
+    atomic_uint_fast64_t connections_ignored;    /* classified once as not Discord */
 };
 
 struct argus_host {
@@ -44,6 +45,10 @@ struct argus_host {
     struct cap_stats *stats;
     const char *libssl_path;   /* the libssl the hooks bound to, for the debug line */
     uint64_t process_start_ns; /* CLOCK_REALTIME when the preload was loaded */
+    /* Marks the calling thread as Argus' own so the hooks never capture its
+     * TLS (libcurl to an https collector). The core calls it first thing on
+     * every thread it creates (Argus' decode thread is already marked). */
+    void (*mark_argus_thread)(void);
 };
 
 struct argus_core_ops {
