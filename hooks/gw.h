@@ -1,0 +1,55 @@
+/*
+ * gw.h - gateway payloads {op, d, s, t} to struct ev_gw.
+ *
+ * gw_parse() reads one complete gateway message (decompressed JSON) and
+ * fills a struct ev_gw (hooks/event.h). It promises:
+ *   - top-level "op", "s" and "t" are found whatever the key order and
+ *     whatever strings inside "d" contain (keys are matched only at the top
+ *     level, by a skimmer that skips values whole);
+ *   - a dispatch whose fields nobody needs costs a scan of the envelope
+ *     only: Discord sends "t", "s", "op" before "d", and the scan stops as
+ *     soon as it has them;
+ *   - fields are read only for HELLO, INVALID_SESSION, IDENTIFY, RESUME,
+ *     READY, GUILD_CREATE, GUILD_DELETE, INTERACTION_CREATE and
+ *     MESSAGE_CREATE, without allocating and without copying any token: the
+ *     interaction token becomes tokhash(), the bot token is never touched;
+ *   - message content is copied (into content_head) only for a prefix
+ *     candidate: a message whose content starts with a configured prefix or
+ *     with a mention ("<@").
+ *
+ * A message cut at the size cap (truncated = true) still yields what its
+ * prefix holds: op/t/s when they come first, as they do from Discord.
+ *
+ * Threads: any; struct gw_opts is read-only after gw_opts_init.
+ */
+#ifndef ARGUS_GW_H
+#define ARGUS_GW_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "event.h"
+
+#define GW_MAX_PREFIXES 16
+#define GW_PREFIX_MAX 16
+
+struct gw_opts {
+    unsigned n_prefixes;
+    unsigned char prefix_len[GW_MAX_PREFIXES];
+    char prefix[GW_MAX_PREFIXES][GW_PREFIX_MAX];
+};
+
+/* Splits a comma-separated prefix list (ARGUS_PREFIX; NULL means "!").
+ * Prefixes that are empty or longer than GW_PREFIX_MAX are skipped. */
+void gw_opts_init(struct gw_opts *o, const char *prefixes);
+
+enum gw_result {
+    GW_OK,       /* *out is filled */
+    GW_ETF,      /* the message is Erlang Term Format (first byte 0x83) */
+    GW_MALFORMED /* not a JSON object with an integer "op" */
+};
+
+enum gw_result gw_parse(const char *json, size_t len, bool truncated, enum ev_dir dir,
+                        const struct gw_opts *opts, struct ev_gw *out);
+
+#endif

@@ -1,0 +1,53 @@
+/*
+ * stream.h - the per-connection decode pipeline: ring records in, typed
+ * events (hooks/event.h) out.
+ *
+ * The table owns one decoding state per captured connection (conn_id):
+ * before an upgrade, an HTTP request parser on the bytes the bot writes and
+ * a response parser on the bytes it reads, paired into REST exchanges; after
+ * a 101, a WebSocket decoder per direction, optional permessage-deflate and
+ * transport decompression (zlib-stream, zstd-stream) and the gateway payload
+ * parser. It promises:
+ *   - events come out through the callback, synchronously inside
+ *     stream_table_feed(), in capture order, each stamped with the t_ns of
+ *     the record that completed it;
+ *   - bounded memory: at most cfg->max_connections connections (the least
+ *     recently active one is evicted and counted when a new one arrives),
+ *     HTTP heads capped (http.h), gateway messages capped at
+ *     cfg->max_message_bytes (a longer message is decoded from its prefix
+ *     only), captured bodies capped at STREAM_BODY_CAP;
+ *   - any byte sequence is safe: a connection that cannot be decoded (bad
+ *     framing, a RING_F_GAP, a corrupt compressed stream, ETF) is abandoned:
+ *     one EV_DECODE_ERROR {stage, reason} is emitted and its later bytes are
+ *     ignored until RING_CLOSE. A single gateway payload that is not JSON on
+ *     an otherwise healthy connection is also reported as EV_DECODE_ERROR
+ *     (stage "gateway", reason "malformed") without abandoning it. The
+ *     registry counts these as argus_decode_errors_total{stage};
+ *   - no token reaches an event (route.h, gw.h), and buffers that held a
+ *     request head or an outbound gateway payload are wiped after parsing.
+ *
+ * Threads: the decode thread only. The table borrows cfg (it must outlive
+ * the table). stream_table_create returns NULL on allocation failure;
+ * stream_table_destroy accepts NULL and frees everything, emitting nothing.
+ */
+#ifndef ARGUS_STREAM_H
+#define ARGUS_STREAM_H
+
+#include "config.h"
+#include "event.h"
+#include "ring.h"
+
+#define STREAM_BODY_CAP 65536
+
+struct stream_table;
+
+struct stream_table *stream_table_create(const struct argus_config *cfg, argus_event_fn cb,
+                                         void *arg);
+void stream_table_feed(struct stream_table *t, const struct ring_record *rec);
+void stream_table_destroy(struct stream_table *t);
+
+/* Decompressed gateway JSON bytes decoded so far (for the benchmark and the
+ * debug line). */
+uint64_t stream_table_gateway_bytes(const struct stream_table *t);
+
+#endif
