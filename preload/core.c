@@ -1,0 +1,466 @@
+/*
+ * core.c - the core's side of core_api.h: start, the decode loop, the exit
+ * flush, the SIGTERM hand-off, and fork.
+ *
+ * Start (on Argus' thread, once per process image): curl_global_init (before
+ * any thread of ours uses curl), the registry with Argus' own metrics, the
+ * span queue, the resource, the export threads, then the exit flush with
+ * atexit(). The order matters: exit handlers run in reverse order of
+ * registration, and OpenSSL registers its cleanup during curl_global_init, so
+ * a flush registered before it would run after OpenSSL is gone and an HTTPS
+ * export could no longer work.
+ *
+ * SIGTERM. A bot stopped by `docker stop` or systemd gets SIGTERM, and with the
+ * default action the process dies without running exit handlers, losing the
+ * last interval. If (and only if) SIGTERM is at SIG_DFL when the core starts,
+ * we install a handler. It does one async-signal-safe thing: sem_post() to a
+ * thread of ours that waits for it. That thread flushes (bounded by
+ * ARGUS_SHUTDOWN_TIMEOUT_MS), puts the default action back and sends SIGTERM
+ * to the process again, so the bot still dies of SIGTERM (status 143). The
+ * handler is installed from Argus' thread, never in the constructor: Python
+ * reads the handlers at start and would take a foreign one for the program's.
+ * A program that installs its own handler, before or after, replaces ours and
+ * is never wrapped. A forked child inherits the handler but not the thread:
+ * there the handler restores the default and re-raises at once.
+ *
+ * Fork. fork_child() forgets every object of the parent without freeing or
+ * closing anything (a curl handle shares the parent's keep-alive socket; a
+ * mutex may have been held by a thread that does not exist here), so a later
+ * start() in the child builds fresh ones, with a new service.instance.id and
+ * process.pid.
+ */
+#include "core.h"
+
+#include <curl/curl.h>
+#include <errno.h>
+#include <pthread.h>
+#include <semaphore.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "config.h"
+#include "core_api.h"
+#include "exporter.h"
+#include "log.h"
+#include "reg.h"
+#include "resource.h"
+#include "ring.h"
+#include "spans.h"
+#ifdef ARGUS_RECORD
+#include "record.h"
+#endif
+
+#define CORE_MAX_TRACKED_CONNS 1024
+#define CORE_RING_WAIT_MS 100
+
+enum core_state {
+    CORE_IDLE = 0,
+    CORE_STARTED,
+    CORE_FLUSHED,
+};
+
+/* What the decode loop knows of one connection before the decoder takes it. */
+struct core_conn {
+    uint64_t conn_id; /* 0 = free slot */
+    bool kind_known;
+};
+
+static struct {
+    _Atomic int state;
+    atomic_bool stop;
+    const struct argus_host *host;
+    const struct argus_config *cfg;
+    struct reg *reg;
+    struct spanq *spans;
+    struct exporter *exporter;
+    struct resource res;
+    struct core_conn conns[CORE_MAX_TRACKED_CONNS];
+    atomic_uint_fast64_t conns_rest;
+    atomic_uint_fast64_t conns_gateway;
+} core;
+
+/* Process-wide, survive fork (the child's libcurl and atexit list are the
+ * parent's copies). */
+static atomic_bool curl_ready;
+static atomic_bool atexit_registered;
+
+/* SIGTERM hand-off. */
+static sem_t sigterm_sem;
+static _Atomic pid_t sigterm_owner; /* the pid whose thread waits on sigterm_sem */
+
+/* ---- accessors ------------------------------------------------------------ */
+
+struct reg *core_registry(void)
+{
+    return atomic_load(&core.state) == CORE_IDLE ? NULL : core.reg;
+}
+
+struct spanq *core_spans(void)
+{
+    return atomic_load(&core.state) == CORE_IDLE ? NULL : core.spans;
+}
+
+const struct argus_config *core_config(void)
+{
+    return core.cfg;
+}
+
+/* ---- Argus' own metrics --------------------------------------------------- */
+
+static void observe_up(struct reg_observer *obs, void *arg)
+{
+    (void)arg;
+    reg_observe_u64(obs, REG_NO_ATTRS, 1);
+}
+
+static void observe_uptime(struct reg_observer *obs, void *arg)
+{
+    (void)arg;
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    uint64_t now = (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+    uint64_t start = core.host->process_start_ns;
+    reg_observe(obs, REG_NO_ATTRS, now > start ? (double)(now - start) / 1e9 : 0.0);
+}
+
+static void observe_subsystems(struct reg_observer *obs, void *arg)
+{
+    (void)arg;
+    if (exporter_enabled(core.exporter, OTLP_METRICS))
+        reg_observe_u64(obs, REG_ATTRS({"subsystem", "exporter"}),
+                        exporter_healthy(core.exporter, OTLP_METRICS) ? 1 : 0);
+    if (exporter_enabled(core.exporter, OTLP_TRACES))
+        reg_observe_u64(obs, REG_ATTRS({"subsystem", "tracing"}),
+                        exporter_healthy(core.exporter, OTLP_TRACES) ? 1 : 0);
+}
+
+static uint64_t load(atomic_uint_fast64_t *v)
+{
+    return atomic_load_explicit(v, memory_order_relaxed);
+}
+
+static void observe_capture_bytes(struct reg_observer *obs, void *arg)
+{
+    (void)arg;
+    struct cap_stats *st = core.host->stats;
+    reg_observe_u64(obs, REG_ATTRS({"direction", "read"}), load(&st->captured_bytes[0]));
+    reg_observe_u64(obs, REG_ATTRS({"direction", "write"}), load(&st->captured_bytes[1]));
+}
+
+static void observe_dropped_bytes(struct reg_observer *obs, void *arg)
+{
+    (void)arg;
+    reg_observe_u64(obs, REG_NO_ATTRS, load(&core.host->stats->dropped_bytes));
+}
+
+static void observe_evicted(struct reg_observer *obs, void *arg)
+{
+    (void)arg;
+    reg_observe_u64(obs, REG_NO_ATTRS, load(&core.host->stats->connections_evicted));
+}
+
+static void observe_instr_errors(struct reg_observer *obs, void *arg)
+{
+    (void)arg;
+    reg_observe_u64(obs, REG_NO_ATTRS, load(&core.host->stats->instrumentation_errors));
+}
+
+static void observe_connections(struct reg_observer *obs, void *arg)
+{
+    (void)arg;
+    reg_observe_u64(obs, REG_ATTRS({"kind", "rest"}), load(&core.conns_rest));
+    reg_observe_u64(obs, REG_ATTRS({"kind", "gateway"}), load(&core.conns_gateway));
+    reg_observe_u64(obs, REG_ATTRS({"kind", "ignored"}),
+                    load(&core.host->stats->connections_ignored));
+}
+
+static void observe_spans_dropped(struct reg_observer *obs, void *arg)
+{
+    (void)arg;
+    reg_observe_u64(obs, REG_NO_ATTRS, spanq_dropped(core.spans));
+}
+
+/* Defines Argus' own instruments. A failed definition leaves a NULL
+ * instrument, which records nothing: Argus keeps running without it. */
+static void define_own_metrics(struct reg *r, const struct argus_config *cfg)
+{
+    char name[REG_NAME_MAX];
+    const char *ns = cfg->ns != NULL && cfg->ns[0] != '\0' ? cfg->ns : "discord";
+    const unsigned cl = REG_F_CLUSTER;
+
+    reg_gauge(r, "argus_up", "1 while Argus runs in this process", "", REG_NUMBER_U64, cl,
+              observe_up, NULL);
+    snprintf(name, sizeof(name), "%s_uptime_seconds", ns);
+    reg_gauge(r, name, "Seconds since the bot process started", "s", REG_NUMBER_DOUBLE, cl,
+              observe_uptime, NULL);
+    reg_gauge(r, "argus_subsystem_up", "1 while an Argus subsystem works, 0 while it fails", "",
+              REG_NUMBER_U64, 0, observe_subsystems, NULL);
+    reg_observable_counter(r, "argus_capture_bytes_total",
+                           "Plaintext bytes of Discord traffic captured", "By", REG_NUMBER_U64, cl,
+                           observe_capture_bytes, NULL);
+    reg_observable_counter(r, "argus_capture_dropped_bytes_total",
+                           "Captured bytes dropped because the capture ring was full", "By",
+                           REG_NUMBER_U64, cl, observe_dropped_bytes, NULL);
+    reg_observable_counter(r, "argus_connections_evicted_total",
+                           "Connections dropped from the full connection table", "{connection}",
+                           REG_NUMBER_U64, cl, observe_evicted, NULL);
+    reg_observable_counter(r, "argus_instrumentation_errors_total",
+                           "Interposed calls Argus could not observe", "{error}", REG_NUMBER_U64,
+                           cl, observe_instr_errors, NULL);
+    reg_observable_counter(r, "argus_connections_total",
+                           "TLS connections seen, by kind (rest, gateway, ignored: not Discord)",
+                           "{connection}", REG_NUMBER_U64, cl, observe_connections, NULL);
+    if (core.spans != NULL)
+        reg_observable_counter(r, "argus_spans_dropped_total",
+                               "Spans dropped because the span queue was full", "{span}",
+                               REG_NUMBER_U64, cl, observe_spans_dropped, NULL);
+}
+
+/* ---- SIGTERM hand-off ---------------------------------------------------- */
+
+static void core_exit_flush(void);
+
+static void on_sigterm(int sig)
+{
+    int saved_errno = errno;
+    if (getpid() != atomic_load(&sigterm_owner)) {
+        /* A forked child: no thread waits here. Die as SIGTERM would. */
+        signal(sig, SIG_DFL);
+        raise(sig);
+    } else {
+        sem_post(&sigterm_sem);
+    }
+    errno = saved_errno;
+}
+
+static bool sigterm_is_ours(void)
+{
+    struct sigaction cur;
+    return sigaction(SIGTERM, NULL, &cur) == 0 && !(cur.sa_flags & SA_SIGINFO) &&
+           cur.sa_handler == on_sigterm;
+}
+
+static void *sigterm_main(void *arg)
+{
+    (void)arg;
+    if (core.host->mark_argus_thread != NULL)
+        core.host->mark_argus_thread();
+    while (sem_wait(&sigterm_sem) != 0 && errno == EINTR)
+        ;
+    core_exit_flush();
+    /* Only if the program has not put its own handler in meanwhile. */
+    if (sigterm_is_ours()) {
+        signal(SIGTERM, SIG_DFL);
+        kill(getpid(), SIGTERM); /* process-directed: lands on a bot thread */
+    }
+    return NULL;
+}
+
+static void install_sigterm_handoff(void)
+{
+    struct sigaction cur;
+    if (sigaction(SIGTERM, NULL, &cur) != 0 || (cur.sa_flags & SA_SIGINFO) ||
+        cur.sa_handler != SIG_DFL)
+        return; /* the program has its own (or ignores it): leave it alone */
+    if (sem_init(&sigterm_sem, 0, 0) != 0)
+        return;
+    atomic_store(&sigterm_owner, getpid());
+    sigset_t all, old;
+    sigfillset(&all);
+    pthread_sigmask(SIG_BLOCK, &all, &old);
+    pthread_t t;
+    int err = pthread_create(&t, NULL, sigterm_main, NULL);
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    if (err != 0)
+        return;
+    pthread_detach(t);
+    struct sigaction sa;
+    memset(&sa, 0, sizeof(sa));
+    sa.sa_handler = on_sigterm;
+    sigemptyset(&sa.sa_mask);
+    sa.sa_flags = SA_RESTART;
+    /* Re-check: install only over the default action. */
+    if (sigaction(SIGTERM, NULL, &cur) == 0 && !(cur.sa_flags & SA_SIGINFO) &&
+        cur.sa_handler == SIG_DFL)
+        sigaction(SIGTERM, &sa, NULL);
+}
+
+/* ---- core_api.h ------------------------------------------------------------- */
+
+static int core_start(const struct argus_host *host)
+{
+    int rc = 0;
+    if (host == NULL || host->abi_version != ARGUS_CORE_ABI_VERSION ||
+        host->struct_size < sizeof(struct argus_host) || host->config == NULL)
+        return -EPROTO;
+    int expected = CORE_IDLE;
+    if (atomic_load(&core.state) != expected)
+        return -EALREADY;
+    const struct argus_config *cfg = host->config;
+    core.host = host;
+    core.cfg = cfg;
+    atomic_store(&core.stop, false);
+
+    if (!atomic_load(&curl_ready)) {
+        if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
+            rc = -EIO;
+            goto out;
+        }
+        atomic_store(&curl_ready, true);
+    }
+    core.reg = reg_create(cfg->max_series, cfg->cluster);
+    if (core.reg == NULL) {
+        rc = -ENOMEM;
+        goto out;
+    }
+    if (cfg->traces_exporters != 0) {
+        core.spans = spanq_create(cfg->bsp_max_queue_size ? cfg->bsp_max_queue_size : 2048,
+                                  cfg->bsp_max_export_batch_size);
+        if (core.spans == NULL)
+            argus_log_warn("cannot allocate the span queue; tracing is off");
+    }
+    define_own_metrics(core.reg, cfg);
+    if (resource_build(&core.res, cfg) != 0)
+        argus_log_warn("OTEL_RESOURCE_ATTRIBUTES could not be decoded; ignoring all of it");
+    core.exporter = exporter_create(cfg, core.reg, core.spans, &core.res, host->mark_argus_thread);
+    if (core.exporter == NULL) {
+        rc = -ENOMEM;
+        goto out;
+    }
+    rc = exporter_start(core.exporter);
+    if (rc != 0)
+        argus_log_warn("cannot start an export thread (%s)", strerror(-rc));
+    rc = 0;
+    /* After curl_global_init: see the top of this file. */
+    if (!atomic_exchange(&atexit_registered, true))
+        atexit(core_exit_flush);
+    install_sigterm_handoff();
+    atomic_store(&core.state, CORE_STARTED);
+out:
+    /* On failure the objects built so far are abandoned, not freed: a
+     * half-started core is rare and the preload goes pass-through. */
+    return rc;
+}
+
+static struct core_conn *conn_find(uint64_t conn_id, bool create)
+{
+    struct core_conn *free_slot = NULL;
+    for (size_t i = 0; i < CORE_MAX_TRACKED_CONNS; i++) {
+        if (core.conns[i].conn_id == conn_id)
+            return &core.conns[i];
+        if (free_slot == NULL && core.conns[i].conn_id == 0)
+            free_slot = &core.conns[i];
+    }
+    if (create && free_slot != NULL) {
+        free_slot->conn_id = conn_id;
+        free_slot->kind_known = false;
+        return free_slot;
+    }
+    return NULL;
+}
+
+/* A connection's kind is known from the first bytes the bot writes: a GET
+ * that asks for `Upgrade: websocket` opens the gateway, anything else is REST. */
+static bool is_websocket_upgrade(const uint8_t *data, uint32_t len)
+{
+    static const char needle[] = "upgrade: websocket";
+    const size_t n = sizeof(needle) - 1;
+    if (len < 4 || memcmp(data, "GET ", 4) != 0)
+        return false;
+    for (uint32_t i = 0; i + n <= len; i++) {
+        if (strncasecmp((const char *)data + i, needle, n) == 0)
+            return true;
+    }
+    return false;
+}
+
+static void count_connection(const struct ring_record *rec)
+{
+    if (rec->type == RING_CLOSE) {
+        struct core_conn *c = conn_find(rec->conn_id, false);
+        if (c != NULL)
+            c->conn_id = 0;
+        return;
+    }
+    if (rec->type != RING_DATA || rec->dir != RING_DIR_WRITE || rec->len == 0)
+        return;
+    struct core_conn *c = conn_find(rec->conn_id, true);
+    if (c == NULL || c->kind_known)
+        return;
+    c->kind_known = true;
+    if (is_websocket_upgrade(rec->data, rec->len))
+        atomic_fetch_add_explicit(&core.conns_gateway, 1, memory_order_relaxed);
+    else
+        atomic_fetch_add_explicit(&core.conns_rest, 1, memory_order_relaxed);
+}
+
+void core_feed(const struct ring_record *rec)
+{
+    /* The decoder (hooks/stream.h) and the lifecycle tracker attach here. */
+    (void)rec;
+}
+
+static void core_run(void)
+{
+    struct ring *ring = core.host->ring;
+    struct ring_record rec;
+    while (!atomic_load(&core.stop)) {
+        ring_wait(ring, CORE_RING_WAIT_MS);
+        while (!atomic_load(&core.stop) && ring_pop(ring, &rec)) {
+            count_connection(&rec);
+            core_feed(&rec);
+#ifdef ARGUS_RECORD
+            record_feed(&rec);
+#endif
+            ring_release(ring, &rec);
+        }
+    }
+}
+
+static void core_exit_flush(void)
+{
+    int expected = CORE_STARTED;
+    if (!atomic_compare_exchange_strong(&core.state, &expected, CORE_FLUSHED))
+        return;
+    atomic_store(&core.stop, true);
+    if (core.host->ring != NULL)
+        ring_wake(core.host->ring);
+    exporter_shutdown(core.exporter, core.cfg->shutdown_timeout_ms);
+}
+
+static void core_fork_child(void)
+{
+    /* Abandon, never free: see the top of this file. */
+    exporter_abandon(core.exporter);
+    memset(core.conns, 0, sizeof(core.conns));
+    core.reg = NULL;
+    core.spans = NULL;
+    core.exporter = NULL;
+    atomic_store(&core.conns_rest, 0);
+    atomic_store(&core.conns_gateway, 0);
+    atomic_store(&core.stop, false);
+    atomic_store(&core.state, CORE_IDLE);
+    if (sigterm_is_ours())
+        signal(SIGTERM, SIG_DFL);
+}
+
+static const struct argus_core_ops core_ops = {
+    .abi_version = ARGUS_CORE_ABI_VERSION,
+    .struct_size = sizeof(struct argus_core_ops),
+    .start = core_start,
+    .run = core_run,
+    .exit_flush = core_exit_flush,
+    .fork_child = core_fork_child,
+};
+
+/* The only symbol libargus_core.so exports. */
+__attribute__((visibility("default"))) const struct argus_core_ops *
+argus_core_entry(uint32_t abi_version)
+{
+    return abi_version == ARGUS_CORE_ABI_VERSION ? &core_ops : NULL;
+}
