@@ -195,11 +195,15 @@ static void out_word(struct route_out *o, const char *word)
 /* Strips "scheme://authority" of an absolute-form target (RFC 9112 §3.2.2). */
 static void strip_authority(const char **p, size_t *len)
 {
-    const char *scheme_end = *len > 3 ? memmem(*p, *len, "://", 3) : NULL;
+    size_t colon = 0;
 
-    if (scheme_end == NULL || **p == '/')
+    if (*len == 0 || **p == '/')
         return;
-    const char *host = scheme_end + 3;
+    while (colon < *len && (*p)[colon] != ':' && (*p)[colon] != '/')
+        colon++;
+    if (colon + 3 > *len || memcmp(*p + colon, "://", 3) != 0)
+        return;
+    const char *host = *p + colon + 3;
     size_t rest = *len - (size_t)(host - *p);
     const char *slash = memchr(host, '/', rest);
     if (slash == NULL) {

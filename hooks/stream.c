@@ -434,12 +434,17 @@ static void request_head(struct stream_table *t, struct conn *c)
 
 static void request_done(struct conn *c)
 {
-    struct pending *pe = &c->pending[c->n_pending - 1];
+    struct pending *pe;
     struct jscan_span v, sv;
     int64_t x;
 
     if (c->req_use == BODY_NONE)
-        return;
+        goto out;
+    /* The newest pending exchange is this request's, unless its response
+     * already completed it (a server may answer before the body ends). */
+    if (c->n_pending == 0)
+        goto out;
+    pe = &c->pending[c->n_pending - 1];
     const char *b = (const char *)c->req_body.buf;
     size_t n = c->req_body.len;
     if (c->req_use == BODY_CALLBACK) {
@@ -451,8 +456,10 @@ static void request_done(struct conn *c)
             jscan_find(v.p, v.len, "message_id", &sv) == 1 && jscan_u64(&sv, &id) == 0)
             pe->ev.ref_message_id = id;
     }
+out:
     /* Message bodies are user content. */
-    explicit_bzero(c->req_body.buf, c->req_body.len);
+    if (c->req_body.buf != NULL)
+        explicit_bzero(c->req_body.buf, c->req_body.len);
     http_body_fini(&c->req_body);
     c->req_use = BODY_NONE;
 }

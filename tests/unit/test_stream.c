@@ -1,0 +1,672 @@
+/*
+ * test_stream.c - the decode pipeline end to end: ring records in, events
+ * out. Each session is built from readable JSON, encoded as the libraries
+ * put it on the wire, and then fed whole, one byte per record, and split
+ * into two records at every position: the event log must be identical.
+ */
+#include <check.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "decode_fixture.h"
+#include "config.h"
+#include "stream.h"
+#include "tokhash.h"
+
+#define BOT_TOKEN "MTA5ODc2NTQzMjEwOTg3NjU0.GaBcDe.not-a-real-token-but-shaped-like-one"
+#define ITOKEN "aW50ZXJhY3Rpb246MTIzNDU2Nzg5MDEyMzQ1Njc4OkZBS0VUT0tFTg"
+
+/* One direction's bytes of one connection, in capture order. */
+struct seg {
+    uint64_t conn;
+    int type; /* enum ring_type */
+    int dir;  /* enum ring_dir */
+    struct fx_buf bytes;
+};
+
+struct session {
+    struct seg segs[64];
+    int n;
+};
+
+static struct seg *add_seg(struct session *s, uint64_t conn, int type, int dir)
+{
+    ck_assert_int_lt(s->n, 64);
+    struct seg *g = &s->segs[s->n++];
+    memset(g, 0, sizeof(*g));
+    g->conn = conn;
+    g->type = type;
+    g->dir = dir;
+    return g;
+}
+
+static void add_text(struct session *s, uint64_t conn, int dir, const char *text)
+{
+    fx_puts(&add_seg(s, conn, RING_DATA, dir)->bytes, text);
+}
+
+static void session_free(struct session *s)
+{
+    for (int i = 0; i < s->n; i++)
+        fx_free(&s->segs[i].bytes);
+}
+
+/* ---- event log ---- */
+
+struct log {
+    struct fx_buf text;
+    struct argus_event events[256];
+    int n;
+};
+
+static void on_event(const struct argus_event *ev, void *arg)
+{
+    struct log *l = arg;
+    char line[512];
+    int n = 0;
+
+    if (l->n < 256)
+        l->events[l->n++] = *ev;
+    switch (ev->kind) {
+    case EV_CONN_OPEN:
+        n = snprintf(line, sizeof(line), "%llu open\n", (unsigned long long)ev->conn_id);
+        break;
+    case EV_CONN_KIND:
+        n = snprintf(line, sizeof(line), "%llu kind %d\n", (unsigned long long)ev->conn_id,
+                     ev->conn_kind);
+        break;
+    case EV_CONN_CLOSE:
+        n = snprintf(line, sizeof(line), "%llu close %d\n", (unsigned long long)ev->conn_id,
+                     ev->u.close.code);
+        break;
+    case EV_REST: {
+        const struct ev_rest *r = &ev->u.rest;
+        n = snprintf(
+            line, sizeof(line),
+            "%llu rest %s %s v%d %d code=%d cb=%d ref=%llu sync=%d iid=%llu tok=%d "
+            "wh=%llu orig=%d react=%d bucket=%s rem=%lld lib=%s/%s rt=%s\n",
+            (unsigned long long)ev->conn_id, r->method, r->route, r->api_version, r->status,
+            r->discord_error_code, r->callback_type, (unsigned long long)r->ref_message_id,
+            r->commands_synced, (unsigned long long)r->interaction_id, r->token_hash != 0,
+            (unsigned long long)r->webhook_id, r->is_original_edit, r->is_reaction, r->bucket,
+            (long long)r->remaining, r->library, r->library_version, r->runtime);
+        break;
+    }
+    case EV_GW_RECV:
+    case EV_GW_SEND:
+        n = snprintf(line, sizeof(line), "%llu gw %s op=%d s=%lld t=%s\n",
+                     (unsigned long long)ev->conn_id, ev->kind == EV_GW_RECV ? "in" : "out",
+                     ev->u.gw.op, (long long)ev->u.gw.seq, ev->u.gw.t);
+        break;
+    case EV_WS_CLOSE:
+        n = snprintf(line, sizeof(line), "%llu wsclose %d dir=%d\n",
+                     (unsigned long long)ev->conn_id, ev->u.close.code, ev->u.close.direction);
+        break;
+    case EV_DECODE_ERROR:
+        n = snprintf(line, sizeof(line), "%llu error %s %s\n", (unsigned long long)ev->conn_id,
+                     ev->u.decode_error.stage, ev->u.decode_error.reason);
+        break;
+    }
+    fx_put(&l->text, line, (size_t)n);
+}
+
+static struct argus_config test_config(void)
+{
+    struct argus_config cfg;
+
+    memset(&cfg, 0, sizeof(cfg));
+    cfg.max_connections = 16;
+    cfg.max_message_bytes = 1 << 20;
+    cfg.prefixes = "!";
+    return cfg;
+}
+
+/* Feeds the session with every DATA segment cut at the given piece size
+ * (0 = whole), or, with split_at >= 0, each segment cut at that offset. */
+static void run(const struct session *s, size_t piece, long split_at, struct log *l)
+{
+    struct argus_config cfg = test_config();
+    struct stream_table *t = stream_table_create(&cfg, on_event, l);
+    uint64_t now = 1000;
+
+    ck_assert_ptr_nonnull(t);
+    memset(l, 0, sizeof(*l));
+    for (int i = 0; i < s->n; i++) {
+        const struct seg *g = &s->segs[i];
+        struct fx_guard guard = fx_guarded(g->bytes.p, g->bytes.len);
+        struct ring_record rec = {
+            .conn_id = g->conn, .type = (uint8_t)g->type, .dir = (uint8_t)g->dir};
+        size_t len = g->bytes.len;
+        if (g->type != RING_DATA || len == 0) {
+            rec.t_ns = now++;
+            rec.data = guard.data;
+            rec.len = (uint32_t)len;
+            stream_table_feed(t, &rec);
+        } else {
+            for (size_t at = 0; at < len;) {
+                size_t n = len - at;
+                if (piece > 0 && n > piece)
+                    n = piece;
+                if (split_at >= 0 && at == 0 && (size_t)split_at < len && split_at > 0)
+                    n = (size_t)split_at;
+                /* Each piece gets its own guarded copy, so a read past the
+                 * end of any record faults. */
+                struct fx_guard pg = fx_guarded(guard.data + at, n);
+                rec.t_ns = now;
+                rec.data = pg.data;
+                rec.len = (uint32_t)n;
+                stream_table_feed(t, &rec);
+                fx_unguard(&pg);
+                at += n;
+            }
+            now++;
+        }
+        fx_unguard(&guard);
+    }
+    stream_table_destroy(t);
+}
+
+static size_t max_seg(const struct session *s)
+{
+    size_t m = 0;
+
+    for (int i = 0; i < s->n; i++)
+        if (s->segs[i].bytes.len > m)
+            m = s->segs[i].bytes.len;
+    return m;
+}
+
+/* Whole, byte by byte, and split at every position: one event log. */
+static void check_all_splits(const struct session *s, struct log *whole)
+{
+    struct log *other = malloc(sizeof(*other));
+
+    ck_assert_ptr_nonnull(other);
+    run(s, 0, -1, whole);
+    run(s, 1, -1, other);
+    fx_put(&whole->text, "", 1);
+    fx_put(&other->text, "", 1);
+    ck_assert_str_eq((char *)other->text.p, (char *)whole->text.p);
+    fx_free(&other->text);
+    for (size_t at = 1; at < max_seg(s); at++) {
+        run(s, 0, (long)at, other);
+        fx_put(&other->text, "", 1);
+        ck_assert_msg(strcmp((char *)other->text.p, (char *)whole->text.p) == 0,
+                      "split at %zu differs:\n%s\nvs whole:\n%s", at, (char *)other->text.p,
+                      (char *)whole->text.p);
+        fx_free(&other->text);
+    }
+    free(other);
+}
+
+static void assert_no_secret(const struct log *l, const char *secret)
+{
+    for (int i = 0; i < l->n; i++)
+        ck_assert_ptr_null(memmem(&l->events[i], sizeof(l->events[i]), secret, strlen(secret)));
+    ck_assert_ptr_null(memmem(l->text.p, l->text.len, secret, strlen(secret)));
+}
+
+/* ---- sessions ---- */
+
+static const char rest_conn_reqs[] =
+    "GET /api/v10/users/@me HTTP/1.1\r\nHost: discord.com\r\n"
+    "User-Agent: DiscordBot (https://github.com/Rapptz/discord.py 2.2.2) Python/3.11 "
+    "aiohttp/3.8.4\r\nAuthorization: Bot " BOT_TOKEN "\r\nAccept: */*\r\n"
+    "Accept-Encoding: gzip, deflate\r\n\r\n";
+
+static void build_rest_session(struct session *s)
+{
+    memset(s, 0, sizeof(*s));
+    fx_puts(&add_seg(s, 1, RING_OPEN, 0)->bytes, "discord.com");
+    add_text(s, 1, RING_DIR_WRITE, rest_conn_reqs);
+    add_text(s, 1, RING_DIR_READ,
+             "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 17\r\n"
+             "X-RateLimit-Bucket: abcd1234\r\nX-RateLimit-Remaining: 4\r\n"
+             "X-RateLimit-Reset-After: 1.5\r\nVia: 1.1 google\r\n\r\n{\"id\":\"8000000\"}\n");
+    /* An interaction callback with a JSON body in a second write. */
+    add_text(s, 1, RING_DIR_WRITE,
+             "POST /api/v10/interactions/1100000000000000001/" ITOKEN "/callback HTTP/1.1\r\n"
+             "Host: discord.com\r\nUser-Agent: Python/3.11 aiohttp/3.8.4\r\n"
+             "Content-Type: application/json\r\nContent-Length: 10\r\n\r\n");
+    add_text(s, 1, RING_DIR_WRITE, "{\"type\":5}");
+    add_text(s, 1, RING_DIR_READ, "HTTP/1.1 204 No Content\r\n\r\n");
+    /* A chunked 404 error body. */
+    add_text(s, 1, RING_DIR_WRITE,
+             "PATCH /api/v10/webhooks/1000000000000000002/" ITOKEN "/messages/@original "
+             "HTTP/1.1\r\nContent-Type: application/json\r\nContent-Length: 2\r\n\r\n{}");
+    add_text(s, 1, RING_DIR_READ,
+             "HTTP/1.1 404 Not Found\r\nContent-Type: application/json\r\n"
+             "Transfer-Encoding: chunked\r\n\r\n1a\r\n{\"message\":\"Unknown intera\r\n"
+             "17\r\nction\",\"code\": 10062}\n\r\n0\r\n\r\n");
+    /* A reply with a message reference, and a reaction. */
+    add_text(s, 1, RING_DIR_WRITE,
+             "POST /api/v10/channels/1200000000000000003/messages HTTP/1.1\r\n"
+             "Content-Type: application/json\r\nContent-Length: 83\r\n\r\n"
+             "{\"content\":\"pong\",\"message_reference\":{\"message_id\":\"1300000000000000004\"},"
+             "\"tts\":0}");
+    add_text(s, 1, RING_DIR_READ,
+             "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 2\r\n\r\n{}");
+    add_text(s, 1, RING_DIR_WRITE,
+             "PUT /api/v10/channels/1200000000000000003/messages/1300000000000000004/reactions/"
+             "%F0%9F%91%8D/@me HTTP/1.1\r\nContent-Length: 0\r\n\r\n");
+    add_text(s, 1, RING_DIR_READ,
+             "HTTP/1.1 429 Too Many Requests\r\nContent-Type: application/json\r\n"
+             "Retry-After: 2\r\nX-RateLimit-Scope: user\r\nContent-Length: 70\r\n\r\n"
+             "{\"message\":\"You are being rate limited.\",\"retry_after\":1.5,\"global\":0}");
+    /* A command sync whose gzip response lists three commands. */
+    add_text(s, 1, RING_DIR_WRITE,
+             "PUT /api/v10/applications/1400000000000000005/commands HTTP/1.1\r\n"
+             "Content-Type: application/json\r\nContent-Length: 2\r\n\r\n[]");
+    {
+        const char *json =
+            "[{\"name\":\"a\",\"options\":[1,2]},{\"name\":\"b,]\"},{\"name\":\"c\"}]";
+        uint8_t gz[256];
+        z_stream z;
+        memset(&z, 0, sizeof(z));
+        ck_assert_int_eq(deflateInit2(&z, 6, Z_DEFLATED, 15 + 16, 8, Z_DEFAULT_STRATEGY), Z_OK);
+        z.next_in = (Bytef *)(uintptr_t)json;
+        z.avail_in = (uInt)strlen(json);
+        z.next_out = gz;
+        z.avail_out = sizeof(gz);
+        ck_assert_int_eq(deflate(&z, Z_FINISH), Z_STREAM_END);
+        size_t gzlen = sizeof(gz) - z.avail_out;
+        deflateEnd(&z);
+        char head[200];
+        snprintf(head, sizeof(head),
+                 "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Encoding: gzip\r\n"
+                 "Content-Length: %zu\r\n\r\n",
+                 gzlen);
+        struct seg *g = add_seg(s, 1, RING_DATA, RING_DIR_READ);
+        fx_puts(&g->bytes, head);
+        fx_put(&g->bytes, gz, gzlen);
+    }
+    /* A request that never got its answer. */
+    add_text(s, 1, RING_DIR_WRITE,
+             "POST /api/v10/channels/1200000000000000003/typing HTTP/1.1\r\n"
+             "Content-Length: 0\r\n\r\n");
+    add_seg(s, 1, RING_CLOSE, 0);
+}
+
+START_TEST(rest_exchanges_decode_identically_at_every_split)
+{
+    struct session s;
+    struct log *l = malloc(sizeof(*l));
+
+    build_rest_session(&s);
+    check_all_splits(&s, l);
+    const char *expected =
+        "1 open\n"
+        "1 kind 1\n"
+        "1 rest GET /users/@me v10 200 code=0 cb=-1 ref=0 sync=-1 iid=0 tok=0 wh=0 orig=0 "
+        "react=0 bucket=abcd1234 rem=4 lib=discord.py/2.2.2 rt=Python/3.11\n"
+        "1 rest POST /interactions/{id}/{token}/callback v10 204 code=0 cb=5 ref=0 sync=-1 "
+        "iid=1100000000000000001 tok=1 wh=0 orig=0 react=0 bucket= rem=0 lib=/ rt=Python/3.11\n"
+        "1 rest PATCH /webhooks/{webhook_id}/{token}/messages/@original v10 404 code=10062 cb=-1 "
+        "ref=0 sync=-1 iid=0 tok=1 wh=1000000000000000002 orig=1 react=0 bucket= rem=0 lib=/ "
+        "rt=\n"
+        "1 rest POST /channels/{channel_id}/messages v10 200 code=0 cb=-1 "
+        "ref=1300000000000000004 sync=-1 iid=0 tok=0 wh=0 orig=0 react=0 bucket= rem=0 lib=/ "
+        "rt=\n"
+        "1 rest PUT /channels/{channel_id}/messages/{id}/reactions/{emoji}/@me v10 429 code=0 "
+        "cb=-1 ref=0 sync=-1 iid=0 tok=0 wh=0 orig=0 react=1 bucket= rem=0 lib=/ rt=\n"
+        "1 rest PUT /applications/{id}/commands v10 200 code=0 cb=-1 ref=0 sync=3 iid=0 tok=0 "
+        "wh=0 orig=0 react=0 bucket= rem=0 lib=/ rt=\n"
+        "1 rest POST /channels/{channel_id}/typing v10 0 code=0 cb=-1 ref=0 sync=-1 iid=0 tok=0 "
+        "wh=0 orig=0 react=0 bucket= rem=0 lib=/ rt=\n"
+        "1 close 0\n";
+    ck_assert_str_eq((char *)l->text.p, expected);
+    /* Rate-limit values not in the text log. */
+    for (int i = 0; i < l->n; i++) {
+        if (l->events[i].kind == EV_REST && l->events[i].u.rest.status == 429) {
+            ck_assert(l->events[i].u.rest.retry_after_s == 2.0);
+            ck_assert_str_eq(l->events[i].u.rest.scope, "user");
+        }
+        if (l->events[i].kind == EV_REST && l->events[i].u.rest.status == 200 &&
+            strcmp(l->events[i].u.rest.route, "/users/@me") == 0)
+            ck_assert(l->events[i].u.rest.reset_after_s == 1.5);
+    }
+    assert_no_secret(l, BOT_TOKEN);
+    assert_no_secret(l, ITOKEN);
+    fx_free(&l->text);
+    free(l);
+    session_free(&s);
+}
+END_TEST
+
+enum gw_flavour { GW_PLAIN, GW_ZLIB, GW_ZSTD, GW_PMD };
+
+static const char *const gw_inbound[] = {
+    "{\"t\":null,\"s\":null,\"op\":10,\"d\":{\"heartbeat_interval\":41250,\"_trace\":[\"x\"]}}",
+    "{\"t\":null,\"s\":null,\"op\":11,\"d\":null}",
+    "{\"t\":\"READY\",\"s\":1,\"op\":0,\"d\":{\"v\":10,\"user\":{\"id\":\"900000000000000001\","
+    "\"username\":\"argus\",\"bot\":true},\"session_id\":\"secret-session\",\"guilds\":[{\"id\":"
+    "\"1\",\"unavailable\":true},{\"id\":\"2\",\"unavailable\":true}],\"shard\":[0,1],"
+    "\"application\":{\"id\":\"900000000000000002\",\"flags\":0}}}",
+    "{\"t\":\"GUILD_CREATE\",\"s\":2,\"op\":0,\"d\":{\"name\":\"has \\\"op\\\":7 inside\","
+    "\"channels\":[{\"id\":\"5\",\"name\":\"{[\"}],\"id\":\"1000000000000000010\"}}",
+    "{\"t\":\"INTERACTION_CREATE\",\"s\":3,\"op\":0,\"d\":{\"type\":2,\"token\":\"" ITOKEN
+    "\",\"id\":\"1100000000000000001\",\"application_id\":\"900000000000000002\","
+    "\"channel_id\":\"1200000000000000003\",\"data\":{\"name\":\"admin\",\"options\":[{"
+    "\"name\":\"stats\",\"type\":1,\"options\":[{\"name\":\"full\",\"type\":5,\"value\":true}]}]"
+    "}}}",
+    "{\"t\":\"MESSAGE_CREATE\",\"s\":4,\"op\":0,\"d\":{\"id\":\"1300000000000000004\","
+    "\"channel_id\":\"1200000000000000003\",\"author\":{\"id\":\"77\",\"bot\":false},"
+    "\"content\":\"!ping \\u00e9\"}}",
+    "{\"op\":0,\"d\":{\"id\":\"1\"},\"s\":5,\"t\":\"TYPING_START\"}",
+};
+
+static const char *const gw_outbound[] = {
+    "{\"op\":1,\"d\":null}",
+    "{\"op\":2,\"d\":{\"token\":\"" BOT_TOKEN "\",\"properties\":{\"os\":\"linux\"},"
+    "\"shard\":[0,1],\"intents\":3276541}}",
+};
+
+/* A gateway connection: upgrade, HELLO in the same read as the 101, then
+ * the inbound messages interleaved with outbound ones, then close 4000. */
+static void build_gateway_session(struct session *s, enum gw_flavour fl)
+{
+    struct fx_deflater in_z, out_z;
+    ZSTD_CCtx *zc = NULL;
+    char req[512];
+
+    memset(s, 0, sizeof(*s));
+    fx_puts(&add_seg(s, 7, RING_OPEN, 0)->bytes, "gateway.discord.gg");
+    snprintf(req, sizeof(req),
+             "GET /?v=10&encoding=json%s HTTP/1.1\r\nHost: gateway.discord.gg\r\n"
+             "Upgrade: websocket\r\nConnection: upgrade\r\nSec-WebSocket-Version: 13\r\n"
+             "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n",
+             fl == GW_ZLIB   ? "&compress=zlib-stream"
+             : fl == GW_ZSTD ? "&compress=zstd-stream"
+                             : "");
+    add_text(s, 7, RING_DIR_WRITE, req);
+    struct seg *first = add_seg(s, 7, RING_DATA, RING_DIR_READ);
+    fx_puts(&first->bytes, "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n"
+                           "Connection: upgrade\r\n");
+    if (fl == GW_PMD)
+        fx_puts(&first->bytes, "Sec-WebSocket-Extensions: permessage-deflate; "
+                               "client_max_window_bits=15\r\n");
+    fx_puts(&first->bytes, "\r\n");
+    fx_deflater_init(&in_z, fl == GW_PMD ? -15 : 15);
+    fx_deflater_init(&out_z, -15);
+    if (fl == GW_ZSTD)
+        zc = ZSTD_createCCtx();
+
+    size_t n_in = sizeof(gw_inbound) / sizeof(gw_inbound[0]);
+    for (size_t i = 0; i < n_in; i++) {
+        struct seg *g = i == 0 ? first : add_seg(s, 7, RING_DATA, RING_DIR_READ);
+        const char *m = gw_inbound[i];
+        struct fx_buf c = {0};
+        switch (fl) {
+        case GW_PLAIN:
+            fx_ws_frame(&g->bytes, 1, 1, 0, 0, m, strlen(m));
+            break;
+        case GW_ZLIB:
+            /* Split one compressed message over two WS messages, as the
+             * zlib-stream docs allow. */
+            fx_deflate_msg(&in_z, &c, m, strlen(m));
+            if (i == 2) {
+                fx_ws_frame(&g->bytes, 2, 1, 0, 0, c.p, c.len / 2);
+                fx_ws_frame(&g->bytes, 2, 1, 0, 0, c.p + c.len / 2, c.len - c.len / 2);
+            } else {
+                fx_ws_frame(&g->bytes, 2, 1, 0, 0, c.p, c.len);
+            }
+            break;
+        case GW_ZSTD:
+            fx_zstd_msg(zc, &c, m, strlen(m));
+            fx_ws_frame(&g->bytes, 2, 1, 0, 0, c.p, c.len);
+            break;
+        case GW_PMD:
+            fx_deflate_msg(&in_z, &c, m, strlen(m));
+            ck_assert_int_ge(c.len, 4);
+            /* Fragmented, with a ping between the fragments. */
+            fx_ws_frame(&g->bytes, 1, 0, 1, 0, c.p, (c.len - 4) / 2);
+            fx_ws_frame(&g->bytes, 9, 1, 0, 0, "hi", 2);
+            fx_ws_frame(&g->bytes, 0, 1, 0, 0, c.p + (c.len - 4) / 2, c.len - 4 - (c.len - 4) / 2);
+            break;
+        }
+        fx_free(&c);
+        if (i < sizeof(gw_outbound) / sizeof(gw_outbound[0])) {
+            const char *o = gw_outbound[i];
+            struct seg *w = add_seg(s, 7, RING_DATA, RING_DIR_WRITE);
+            if (fl == GW_PMD) {
+                struct fx_buf oc = {0};
+                fx_deflate_msg(&out_z, &oc, o, strlen(o));
+                fx_ws_frame(&w->bytes, 1, 1, 1, 1, oc.p, oc.len - 4);
+                fx_free(&oc);
+            } else {
+                fx_ws_frame(&w->bytes, 1, 1, 0, 1, o, strlen(o));
+            }
+        }
+    }
+    struct seg *w = add_seg(s, 7, RING_DATA, RING_DIR_WRITE);
+    fx_ws_frame(&w->bytes, 8, 1, 0, 1, "\x0f\xa0", 2);
+    add_seg(s, 7, RING_CLOSE, 0);
+    fx_deflater_fini(&in_z);
+    fx_deflater_fini(&out_z);
+    ZSTD_freeCCtx(zc);
+}
+
+static const char gw_expected[] = "7 open\n"
+                                  "7 kind 2\n"
+                                  "7 gw in op=10 s=-1 t=\n"
+                                  "7 gw out op=1 s=-1 t=\n"
+                                  "7 gw in op=11 s=-1 t=\n"
+                                  "7 gw out op=2 s=-1 t=\n"
+                                  "7 gw in op=0 s=1 t=READY\n"
+                                  "7 gw in op=0 s=2 t=GUILD_CREATE\n"
+                                  "7 gw in op=0 s=3 t=INTERACTION_CREATE\n"
+                                  "7 gw in op=0 s=4 t=MESSAGE_CREATE\n"
+                                  "7 gw in op=0 s=5 t=TYPING_START\n"
+                                  "7 wsclose 4000 dir=1\n"
+                                  "7 close 4000\n";
+
+static void check_gateway_fields(const struct log *l)
+{
+    int seen = 0;
+
+    for (int i = 0; i < l->n; i++) {
+        const struct argus_event *ev = &l->events[i];
+        const struct ev_gw *g = &ev->u.gw;
+        if (ev->kind != EV_GW_RECV && ev->kind != EV_GW_SEND)
+            continue;
+        if (g->op == 10) {
+            ck_assert_uint_eq(g->u.hello.heartbeat_interval_ms, 41250);
+            seen++;
+        } else if (g->op == 2) {
+            ck_assert_int_eq(g->u.identify.shard_id, 0);
+            ck_assert_int_eq(g->u.identify.shard_count, 1);
+            ck_assert_uint_eq(g->u.identify.intents, 3276541);
+            seen++;
+        } else if (strcmp(g->t, "READY") == 0) {
+            ck_assert_uint_eq(g->u.ready.user_id, 900000000000000001ull);
+            ck_assert_uint_eq(g->u.ready.application_id, 900000000000000002ull);
+            ck_assert_str_eq(g->u.ready.username, "argus");
+            ck_assert_int_eq(g->u.ready.guild_count, 2);
+            seen++;
+        } else if (strcmp(g->t, "GUILD_CREATE") == 0) {
+            ck_assert_uint_eq(g->u.guild.guild_id, 1000000000000000010ull);
+            ck_assert(!g->u.guild.unavailable);
+            seen++;
+        } else if (strcmp(g->t, "INTERACTION_CREATE") == 0) {
+            ck_assert_uint_eq(g->u.interaction.id, 1100000000000000001ull);
+            ck_assert_int_eq(g->u.interaction.type, 2);
+            ck_assert_str_eq(g->u.interaction.name, "admin stats");
+            ck_assert_uint_eq(g->u.interaction.token_hash, tokhash(ITOKEN, strlen(ITOKEN)));
+            seen++;
+        } else if (strcmp(g->t, "MESSAGE_CREATE") == 0) {
+            ck_assert_uint_eq(g->u.message.author_id, 77);
+            ck_assert_uint_eq(g->u.message.content_len, 8);
+            ck_assert(memcmp(g->u.message.content_head, "!ping \xc3\xa9", 8) == 0);
+            seen++;
+        }
+    }
+    ck_assert_int_eq(seen, 6);
+}
+
+static void gateway_case(enum gw_flavour fl)
+{
+    struct session s;
+    struct log *l = malloc(sizeof(*l));
+
+    build_gateway_session(&s, fl);
+    check_all_splits(&s, l);
+    ck_assert_str_eq((char *)l->text.p, gw_expected);
+    check_gateway_fields(l);
+    assert_no_secret(l, BOT_TOKEN);
+    assert_no_secret(l, ITOKEN);
+    assert_no_secret(l, "secret-session");
+    fx_free(&l->text);
+    free(l);
+    session_free(&s);
+}
+
+START_TEST(plain_json_gateway_decodes_identically_at_every_split)
+{
+    gateway_case(GW_PLAIN);
+}
+END_TEST
+
+START_TEST(zlib_stream_gateway_decodes_identically_at_every_split)
+{
+    gateway_case(GW_ZLIB);
+}
+END_TEST
+
+START_TEST(zstd_stream_gateway_decodes_identically_at_every_split)
+{
+    gateway_case(GW_ZSTD);
+}
+END_TEST
+
+START_TEST(permessage_deflate_gateway_decodes_identically_at_every_split)
+{
+    gateway_case(GW_PMD);
+}
+END_TEST
+
+START_TEST(gap_abandons_the_connection_once)
+{
+    struct session s;
+    struct log l;
+    struct argus_config cfg = test_config();
+    struct stream_table *t;
+
+    build_gateway_session(&s, GW_ZLIB);
+    t = stream_table_create(&cfg, on_event, &l);
+    memset(&l, 0, sizeof(l));
+    for (int i = 0; i < s.n; i++) {
+        struct ring_record rec = {.conn_id = s.segs[i].conn,
+                                  .t_ns = (uint64_t)i,
+                                  .type = (uint8_t)s.segs[i].type,
+                                  .dir = (uint8_t)s.segs[i].dir,
+                                  .len = (uint32_t)s.segs[i].bytes.len,
+                                  .data = s.segs[i].bytes.p};
+        if (i == 5)
+            continue; /* dropped by the ring */
+        if (i == 6)
+            rec.flags = RING_F_GAP;
+        stream_table_feed(t, &rec);
+    }
+    stream_table_destroy(t);
+    fx_put(&l.text, "", 1);
+    ck_assert_ptr_nonnull(strstr((char *)l.text.p, "7 error capture gap\n"));
+    ck_assert_ptr_null(strstr((char *)l.text.p, "READY"));
+    ck_assert_ptr_nonnull(strstr((char *)l.text.p, "7 close 1006\n"));
+    fx_free(&l.text);
+    session_free(&s);
+}
+END_TEST
+
+START_TEST(garbage_is_abandoned_and_counted)
+{
+    struct session s;
+    struct log l;
+
+    memset(&s, 0, sizeof(s));
+    add_text(&s, 3, RING_DIR_WRITE, "\x16\x03\x01 not http at all\r\n\r\n");
+    add_text(&s, 3, RING_DIR_WRITE, "GET / HTTP/1.1\r\n\r\n");
+    add_seg(&s, 3, RING_CLOSE, 0);
+    run(&s, 0, -1, &l);
+    fx_put(&l.text, "", 1);
+    ck_assert_str_eq((char *)l.text.p, "3 open\n3 error http bad_method\n3 close 0\n");
+    fx_free(&l.text);
+    session_free(&s);
+}
+END_TEST
+
+START_TEST(connection_cap_evicts_the_quietest)
+{
+    struct argus_config cfg = test_config();
+    struct log l;
+    struct stream_table *t;
+
+    cfg.max_connections = 2;
+    memset(&l, 0, sizeof(l));
+    t = stream_table_create(&cfg, on_event, &l);
+    for (uint64_t id = 1; id <= 3; id++) {
+        struct ring_record rec = {.conn_id = id, .t_ns = id, .type = RING_OPEN};
+        stream_table_feed(t, &rec);
+    }
+    stream_table_destroy(t);
+    fx_put(&l.text, "", 1);
+    ck_assert_str_eq((char *)l.text.p,
+                     "1 open\n2 open\n1 error capture evicted\n1 close 0\n3 open\n");
+    fx_free(&l.text);
+}
+END_TEST
+
+START_TEST(oversized_message_is_decoded_from_its_prefix)
+{
+    struct session s;
+    struct log l;
+    struct fx_buf big = {0};
+
+    memset(&s, 0, sizeof(s));
+    add_text(&s, 9, RING_DIR_WRITE,
+             "GET /?v=10&encoding=json HTTP/1.1\r\nUpgrade: websocket\r\n\r\n");
+    struct seg *g = add_seg(&s, 9, RING_DATA, RING_DIR_READ);
+    fx_puts(&g->bytes, "HTTP/1.1 101 Switching Protocols\r\n\r\n");
+    fx_puts(&big, "{\"t\":\"GUILD_CREATE\",\"s\":9,\"op\":0,\"d\":{\"members\":\"");
+    while (big.len < (2u << 20))
+        fx_puts(&big, "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx");
+    fx_puts(&big, "\",\"id\":\"5\"}}");
+    fx_ws_frame(&g->bytes, 1, 1, 0, 0, big.p, big.len);
+    run(&s, 0, -1, &l);
+    fx_put(&l.text, "", 1);
+    ck_assert_str_eq((char *)l.text.p, "9 open\n9 kind 2\n9 gw in op=0 s=9 t=GUILD_CREATE\n");
+    fx_free(&l.text);
+    fx_free(&big);
+    session_free(&s);
+}
+END_TEST
+
+static Suite *stream_suite(void)
+{
+    Suite *s = suite_create("stream");
+    TCase *tc = tcase_create("core");
+
+    tcase_set_timeout(tc, 120);
+    tcase_add_test(tc, rest_exchanges_decode_identically_at_every_split);
+    tcase_add_test(tc, plain_json_gateway_decodes_identically_at_every_split);
+    tcase_add_test(tc, zlib_stream_gateway_decodes_identically_at_every_split);
+    tcase_add_test(tc, zstd_stream_gateway_decodes_identically_at_every_split);
+    tcase_add_test(tc, permessage_deflate_gateway_decodes_identically_at_every_split);
+    tcase_add_test(tc, gap_abandons_the_connection_once);
+    tcase_add_test(tc, garbage_is_abandoned_and_counted);
+    tcase_add_test(tc, connection_cap_evicts_the_quietest);
+    tcase_add_test(tc, oversized_message_is_decoded_from_its_prefix);
+    suite_add_tcase(s, tc);
+    return s;
+}
+
+int main(void)
+{
+    SRunner *sr = srunner_create(stream_suite());
+    int failed;
+
+    srunner_run_all(sr, CK_NORMAL);
+    failed = srunner_ntests_failed(sr);
+    srunner_free(sr);
+    return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+}
