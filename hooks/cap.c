@@ -70,7 +70,10 @@ enum cap_table_state {
 static _Atomic int cap_mode = CAP_MODE_OFF;
 static bool cap_enabled; /* what cap_init was told; a fork child returns to it */
 static const struct argus_config *cap_cfg;
-static struct cap_stats *cap_stats;
+/* Counted into until cap_init runs: libraries initialised before the
+ * preload could, in theory, call a hook first. */
+static struct cap_stats cap_stats_before_init;
+static struct cap_stats *cap_stats = &cap_stats_before_init;
 static _Atomic int cap_table_state;
 static struct conn_table *_Atomic cap_table;
 static struct ring *_Atomic cap_ring;
@@ -231,7 +234,11 @@ static CAP_NOINLINE void cap_slow(struct conn_table *t, struct conn_slot *slot, 
 static inline void cap_after(const struct sym_ssl *lib, void *ssl, int dir, const void *buf,
                              size_t n)
 {
-    if (!lib->primary || atomic_load_explicit(&cap_mode, memory_order_relaxed) != CAP_MODE_ON)
+    if (unlikely(!lib->primary)) {
+        atomic_fetch_add_explicit(&cap_stats->foreign_ssl_calls, 1, memory_order_relaxed);
+        return;
+    }
+    if (atomic_load_explicit(&cap_mode, memory_order_relaxed) != CAP_MODE_ON)
         return;
     struct conn_table *t = atomic_load_explicit(&cap_table, memory_order_acquire);
     struct conn_slot *slot = NULL;
@@ -248,8 +255,7 @@ static inline void cap_after(const struct sym_ssl *lib, void *ssl, int dir, cons
  * broken syscall would (errno ENOSYS), never crash, count it, say it once. */
 static CAP_NOINLINE void cap_missing(const char *name)
 {
-    if (cap_stats != NULL)
-        atomic_fetch_add_explicit(&cap_stats->instrumentation_errors, 1, memory_order_relaxed);
+    atomic_fetch_add_explicit(&cap_stats->instrumentation_errors, 1, memory_order_relaxed);
     argus_log_once(&cap_said_missing, ARGUS_LOG_ERROR,
                    "no real %s found in any loaded libssl; failing the call", name);
     errno = ENOSYS;

@@ -1,0 +1,373 @@
+"""Capture tests for issue 4, one case per run: test_capture.py CASE.
+
+Paths come from the environment set by tests/capture/meson.build
+(ARGUS_PRELOAD, ARGUS_STUB_CORE, ...). Each case makes a throwaway folder
+with its own self-signed certificate, runs the programs, and exits non-zero
+with a message on the first failed expectation.
+"""
+import glob
+import hashlib
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+
+PY = "/usr/bin/python3"
+ENV = os.environ
+SRC = ENV["ARGUS_CAPTURE_SRC"]
+PEERS = os.path.join(SRC, "tls_peers.py")
+FNV_OFFSET = 0xcbf29ce484222325
+
+
+def fail(msg):
+    print("FAIL: " + msg, file=sys.stderr)
+    sys.exit(1)
+
+
+def expect(cond, msg):
+    if not cond:
+        fail(msg)
+
+
+class Case:
+    def __init__(self):
+        self.dir = tempfile.mkdtemp(prefix="argus-capture-")
+        self.rec = os.path.join(self.dir, "rec")
+        os.mkdir(self.rec)
+        self.cert = os.path.join(self.dir, "cert.pem")
+        self.key = os.path.join(self.dir, "key.pem")
+        subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes",
+                        "-keyout", self.key, "-out", self.cert, "-days", "1",
+                        "-subj", "/CN=localhost",
+                        "-addext", "subjectAltName=IP:127.0.0.1,DNS:localhost"],
+                       check=True, capture_output=True)
+        self.server = None
+        self.port = None
+
+    def start_server(self):
+        portfile = os.path.join(self.dir, "port")
+        env = {k: v for k, v in ENV.items() if k != "LD_PRELOAD"}
+        self.server = subprocess.Popen([PY, PEERS, "server", portfile, self.cert, self.key],
+                                       env=env)
+        for _ in range(500):
+            if os.path.exists(portfile):
+                break
+            if self.server.poll() is not None:
+                fail("TLS server exited")
+            time.sleep(0.01)  # waiting for a file another process creates
+        with open(portfile) as f:
+            self.port = int(f.read())
+        return self.port
+
+    def preload_env(self, **extra):
+        env = dict(ENV)
+        env.update({
+            "LD_PRELOAD": ENV["ARGUS_PRELOAD"],
+            "ARGUS_CORE_PATH": ENV["ARGUS_STUB_CORE"],
+            "ARGUS_TEST_RECORD_DIR": self.rec,
+        })
+        env.update({k: str(v) for k, v in extra.items()})
+        return env
+
+    def plain_env(self):
+        return {k: v for k, v in ENV.items() if not k.startswith("ARGUS_TEST") and k != "LD_PRELOAD"}
+
+    def run(self, argv, env, **kw):
+        p = subprocess.run(argv, env=env, capture_output=True, text=True, timeout=150, **kw)
+        if p.returncode != 0:
+            fail("%s exited %d\nstdout: %s\nstderr: %s" % (argv, p.returncode, p.stdout[-2000:],
+                                                        p.stderr[-2000:]))
+        return p
+
+    def client(self, specs, env):
+        out = self.run([PY, PEERS, "client", str(self.port), json.dumps(specs)], env).stdout
+        return json.loads(out)
+
+    def recorded(self):
+        """{(pid, conn_id): {"open": host, "close": bool, "gaps": n, "read": bytes, "write": bytes}}"""
+        conns = {}
+        for meta in glob.glob(os.path.join(self.rec, "*.meta")):
+            pid, cid = os.path.basename(meta)[:-5].split("-")
+            c = {"open": None, "close": False, "gaps": 0}
+            for line in open(meta):
+                parts = line.split()
+                if parts[1] == "open":
+                    c["open"] = parts[2]
+                elif parts[1] == "close":
+                    c["close"] = True
+                elif parts[1] == "gap":
+                    c["gaps"] += 1
+            for d in ("read", "write"):
+                p = os.path.join(self.rec, "%s-%s-%s.bin" % (pid, cid, d))
+                c[d] = open(p, "rb").read() if os.path.exists(p) else b""
+            conns[(int(pid), int(cid))] = c
+        return conns
+
+    def stats(self, pid=None):
+        files = glob.glob(os.path.join(self.rec, "%s.stats" % (pid if pid else "*")))
+        expect(len(files) >= 1, "no stats file written (exit flush did not run)")
+        out = {}
+        for line in open(files[0]):
+            k, v = line.split(" ", 1)
+            out[k] = v.strip()
+        return out
+
+    def close(self):
+        if self.server is not None:
+            self.server.kill()
+            self.server.wait()
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+
+def sha(b):
+    return hashlib.sha256(b).hexdigest()
+
+
+def fnv(b):
+    h = FNV_OFFSET
+    for x in b:
+        h = ((h ^ x) * 0x100000001b3) & 0xFFFFFFFFFFFFFFFF
+    return "%016x" % h
+
+
+def match_streams(recorded, client_results, names):
+    """Each named client connection must appear exactly once, byte-exact."""
+    by_digest = {(sha(c["write"]), sha(c["read"])): key for key, c in recorded.items()}
+    for name in names:
+        r = client_results[name]
+        key = by_digest.get((r["write_sha"], r["read_sha"]))
+        expect(key is not None, "connection %s not captured byte-exactly" % name)
+
+
+# --- cases --------------------------------------------------------------------
+
+
+def case_exports(c):
+    out = subprocess.run(["nm", "-D", "--defined-only", ENV["ARGUS_PRELOAD"]],
+                         capture_output=True, text=True, check=True).stdout
+    names = sorted(line.split()[-1] for line in out.splitlines() if line.strip())
+    expect(names == ["SSL_free", "SSL_read", "SSL_read_ex", "SSL_write", "SSL_write_ex"],
+           "the preload must export exactly the five hooks, exports: %s" % names)
+
+
+def case_bio_transparency(c):
+    argv = [ENV["ARGUS_BIO_PAIR"], c.cert, c.key, "discord.com", "4"]
+    plain = c.run(argv, c.plain_env()).stdout
+    hooked = c.run(argv, c.preload_env()).stdout
+    expect(len(plain.splitlines()) > 1000, "the schedule made too few calls")
+    for kind in ("ssl_error=2", "ssl_error=3", "errno=104", "ssl_error=5"):
+        expect(kind in plain, "the schedule never produced %s" % kind)
+    if plain != hooked:
+        for i, (a, b) in enumerate(zip(plain.splitlines(), hooked.splitlines())):
+            if a != b:
+                fail("call %d differs under the preload:\n  real:   %s\n  hooked: %s" % (i, a, b))
+        fail("output length differs under the preload")
+    # The client connection (SNI discord.com) was captured byte-exactly; the
+    # server side of the pair (SSL_is_server) was ignored.
+    tail = dict((l.split()[0], dict(kv.split("=") for kv in l.split()[1:]))
+                for l in plain.splitlines()[-2:])
+    conns = c.recorded()
+    expect(len(conns) == 1, "expected one captured connection, got %d" % len(conns))
+    conn = next(iter(conns.values()))
+    expect(conn["open"] == "discord.com" and conn["close"], "OPEN/CLOSE records missing")
+    expect(len(conn["write"]) == int(tail["client_write"]["len"]) and
+           fnv(conn["write"]) == tail["client_write"]["fnv"], "written stream differs")
+    expect(len(conn["read"]) == int(tail["client_read"]["len"]) and
+           fnv(conn["read"]) == tail["client_read"]["fnv"], "read stream differs")
+    expect(c.stats()["connections_ignored"] == "1", "the server side was not counted as ignored")
+
+
+def case_socket_transparency(c):
+    c.start_server()
+    specs = [{"name": "rest", "host": "127.0.0.1:%d" % c.port, "sni": None,
+              "requests": [[3 << 20, 2 << 20], [17, 3 << 20], [1, 1]], "chunk": 5000},
+             {"name": "other", "host": "example.org", "sni": None,
+              "requests": [[1 << 20, 1 << 20]]}]
+    plain = c.client(specs, c.plain_env())
+    hooked = c.client(specs, c.preload_env(ARGUS_DISCORD_HOSTS="127.0.0.1:%d" % c.port))
+    expect(plain == hooked, "bytes differ under the preload:\n%s\n%s" % (plain, hooked))
+
+
+def capture_specs(port):
+    host = "127.0.0.1:%d" % port
+    specs = []
+    for i in range(4):
+        specs.append({"name": "discord%d" % i, "host": host, "sni": None,
+                      "requests": [[(i + 1) << 18, (4 - i) << 18], [100, 1 << 20]],
+                      "chunk": 1000 + 7000 * i})
+    specs.append({"name": "gateway-sni", "host": "ignored.example", "sni": "gateway.discord.gg",
+                  "requests": [[1 << 16, 1 << 20]]})
+    specs.append({"name": "other0", "host": "example.org", "sni": None,
+                  "requests": [[1 << 20, 1 << 19]]})
+    specs.append({"name": "other1", "host": "127.0.0.1:1", "sni": "example.org",
+                  "requests": [[1 << 19, 1 << 20]]})
+    return specs
+
+
+def case_capture(c):
+    c.start_server()
+    specs = capture_specs(c.port)
+    res = c.client(specs, c.preload_env(ARGUS_DISCORD_HOSTS="127.0.0.1:%d" % c.port))
+    conns = c.recorded()
+    names = ["discord0", "discord1", "discord2", "discord3", "gateway-sni"]
+    expect(len(conns) == len(names),
+           "expected %d captured connections, got %d" % (len(names), len(conns)))
+    match_streams(conns, res, names)
+    for conn in conns.values():
+        expect(conn["close"] and conn["gaps"] == 0, "a stream is not closed or has a gap")
+    hosts = sorted(conn["open"] for conn in conns.values())
+    expect(hosts == ["127.0.0.1"] * 4 + ["gateway.discord.gg"], "OPEN hosts: %s" % hosts)
+    st = c.stats()
+    want_read = sum(res[n]["read_len"] for n in names)
+    want_write = sum(res[n]["write_len"] for n in names)
+    expect(int(st["captured_read"]) == want_read and int(st["captured_write"]) == want_write,
+           "captured byte counters include ignored connections: %s" % st)
+    expect(st["connections_ignored"] == "2", "ignored connections counted: %s" % st)
+    expect(st["dropped_bytes"] == "0", "nothing may be dropped with the default ring")
+
+
+def case_overflow(c):
+    c.start_server()
+    host = "127.0.0.1:%d" % c.port
+    specs = [{"name": "big%d" % i, "host": host, "sni": None,
+              "requests": [[4 << 20, 4 << 20]], "chunk": 16384} for i in range(3)]
+    plain = c.client(specs, c.plain_env())
+    hooked = c.client(specs, c.preload_env(ARGUS_DISCORD_HOSTS=host, ARGUS_RING_BYTES=65536,
+                                           ARGUS_TEST_STUB_SLOW_US=300))
+    expect(plain == hooked, "the program's own I/O changed when the ring overflowed")
+    st = c.stats()
+    expect(int(st["dropped_bytes"]) > 0 and int(st["dropped_records"]) > 0,
+           "a 64 KiB ring drained slowly should drop: %s" % st)
+    conns = c.recorded()
+    expect(len(conns) == 3, "expected 3 captured connections, got %d" % len(conns))
+    gaps = sum(conn["gaps"] for conn in conns.values())
+    expect(gaps > 0, "dropped records must mark the streams broken (a GAP record)")
+    got = sum(len(conn["read"]) + len(conn["write"]) for conn in conns.values())
+    sent = sum(r["read_len"] + r["write_len"] for r in hooked.values())
+    expect(got + int(st["dropped_bytes"]) == sent,
+           "captured (%d) + dropped (%s) must equal what moved (%d)" % (got, st["dropped_bytes"],
+                                                                       sent))
+
+
+def argus_state_script(fetch_port):
+    """Python code that optionally fetches https://127.0.0.1:port and prints
+    its thread count and whether an Argus core is mapped."""
+    return r"""
+import os, socket, ssl, subprocess, sys
+port = %d
+if port:
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    ctx.check_hostname = False
+    ctx.verify_mode = ssl.CERT_NONE
+    s = ctx.wrap_socket(socket.create_connection(("127.0.0.1", port)), server_hostname="localhost")
+    s.sendall(b"POST / HTTP/1.1\r\nHost: example.org\r\nContent-Length: 0\r\nX-Reply: 10\r\n\r\n")
+    data = b""
+    while len(data) < 10 or b"\r\n\r\n" not in data:
+        data += s.recv(4096)
+    s.close()
+maps = open("/proc/self/maps").read()
+print(len(os.listdir("/proc/self/task")), "core" if "argus_core" in maps else "nocore")
+""" % fetch_port
+
+
+def case_dormant(c):
+    port = c.start_server()
+    env = c.preload_env()
+    p = c.run(["/bin/true"], env)
+    expect(p.stdout == "" and p.stderr == "", "/bin/true under the preload printed something")
+    out = c.run(["sh", "-c", "ls /proc/$$/task | wc -l; grep -c argus_core /proc/$$/maps || true"],
+                env).stdout.split()
+    expect(out == ["1", "0"], "sh -c: threads/core maps = %s" % out)
+    out = c.run([PY, "-c", argus_state_script(port)], env).stdout.split()
+    expect(out == ["1", "nocore"],
+           "a Python HTTPS fetch of a non-Discord URL started Argus: %s" % out)
+    expect(c.recorded() == {}, "a dormant process recorded something")
+
+
+def case_eager(c):
+    env = c.preload_env(ARGUS_EAGER=1)
+    out = c.run([PY, "-c", argus_state_script(0) + r"""
+child = subprocess.run(["sh", "-c", "grep -c argus_core /proc/$$/maps || true"],
+                       capture_output=True, text=True).stdout.split()
+print(child[0])
+"""], env).stdout.split()
+    expect(out[1] == "core", "ARGUS_EAGER=1 did not load the core at start: %s" % out)
+    expect(out[2] == "0", "a child exec'd by an eager process loaded the core too")
+    out = c.run([PY, "-c", argus_state_script(0)], c.preload_env()).stdout.split()
+    expect(out == ["1", "nocore"], "without ARGUS_EAGER the core was loaded: %s" % out)
+
+
+def case_fork(c):
+    c.start_server()
+    host = "127.0.0.1:%d" % c.port
+    script = r"""
+import json, os, sys, threading
+sys.path.insert(0, %r)
+import tls_peers
+port, host = %d, %r
+def conn(name, n):
+    res = {}
+    tls_peers.run_connection(port, {"name": name, "host": host, "sni": None,
+                                    "requests": [[n, 2 * n]]}, res, threading.Lock())
+    return res[name]
+out = {"parent": os.getpid(), "before": conn("before", 300000)}
+r, w = os.pipe()
+pid = os.fork()
+if pid == 0:
+    os.close(r)
+    res = {"child": os.getpid(), "in_child": conn("in_child", 200000)}
+    os.write(w, json.dumps(res).encode())
+    sys.exit(0)
+os.close(w)
+child = json.loads(os.read(r, 65536).decode())
+_, status = os.waitpid(pid, 0)
+out.update(child)
+out["status"] = status
+out["after"] = conn("after", 100000)
+print(json.dumps(out))
+""" % (SRC, c.port, host)
+    res = json.loads(c.run([PY, "-c", script], c.preload_env(ARGUS_DISCORD_HOSTS=host)).stdout)
+    expect(res["status"] == 0, "the forked child failed")
+    conns = c.recorded()
+    parent = {k: v for k, v in conns.items() if k[0] == res["parent"]}
+    child = {k: v for k, v in conns.items() if k[0] == res["child"]}
+    expect(len(parent) == 2, "parent: expected 2 captured connections, got %d" % len(parent))
+    expect(len(child) == 1, "child: expected its own capture of 1 connection, got %d" % len(child))
+    match_streams(parent, res, ["before", "after"])
+    match_streams(child, res, ["in_child"])
+    expect(os.path.exists(os.path.join(c.rec, "%d.stats" % res["child"])),
+           "the child's Argus did not flush at exit")
+
+
+def case_two_copies(c):
+    if "ARGUS_TLS_RENAMED" not in ENV:
+        print("SKIP: patchelf not found")
+        sys.exit(77)
+    argv = [ENV["ARGUS_TWO_COPIES"], c.cert, c.key, ENV["ARGUS_TLS_SYSTEM"], ENV["ARGUS_TLS_RENAMED"]]
+    plain = c.run(argv, c.plain_env()).stdout
+    hooked = c.run(argv, c.preload_env()).stdout
+    expect("rc=0" in plain and plain.count("rc=0") == 2, "the program itself failed: %s" % plain)
+    expect(plain == hooked, "output differs under the preload:\n%s\n%s" % (plain, hooked))
+    conns = c.recorded()
+    expect(len(conns) == 1, "only the system copy's connection may be captured, got %d" % len(conns))
+    system = dict(kv.split("=") for kv in plain.splitlines()[0].split()[1:])
+    conn = next(iter(conns.values()))
+    expect(fnv(conn["write"]) == system["write_fnv"] and fnv(conn["read"]) == system["read_fnv"],
+           "the captured stream is not the system copy's")
+
+
+def main():
+    case = sys.argv[1]
+    c = Case()
+    try:
+        globals()["case_" + case](c)
+    finally:
+        c.close()
+    print("ok: " + case)
+
+
+if __name__ == "__main__":
+    main()
