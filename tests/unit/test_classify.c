@@ -1,0 +1,148 @@
+/* Unit tests for hooks/classify.c: the built-in Discord names, configured
+ * hosts with and without ports, SNI vs Host header, and request heads that
+ * are malformed, cut short or not HTTP/1.x at all. */
+#include <check.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "classify.h"
+#include "config.h"
+
+static struct argus_config cfg;
+static char host[CLASSIFY_HOST_MAX];
+
+static void with_hosts(void)
+{
+    memset(&cfg, 0, sizeof(cfg));
+    cfg.discord_hosts[0] = (struct argus_discord_host){"127.0.0.1", 8443};
+    cfg.discord_hosts[1] = (struct argus_discord_host){"proxy.internal", 0};
+    cfg.discord_hosts[2] = (struct argus_discord_host){"tls-proxy", 443};
+    cfg.n_discord_hosts = 3;
+}
+
+static size_t req(const char *head)
+{
+    return classify_request(&cfg, (const uint8_t *)head, strlen(head), host);
+}
+
+START_TEST(builtin_names_match_by_sni)
+{
+    with_hosts();
+    ck_assert_uint_eq(classify_sni(&cfg, "discord.com", host), 11);
+    ck_assert_str_eq(host, "discord.com");
+    ck_assert_uint_ne(classify_sni(&cfg, "DiscordApp.com", host), 0);
+    ck_assert_str_eq(host, "discordapp.com");
+    ck_assert_uint_ne(classify_sni(&cfg, "gateway.discord.gg", host), 0);
+    ck_assert_uint_ne(classify_sni(&cfg, "gateway-us-east1-b.discord.gg", host), 0);
+    ck_assert_uint_ne(classify_sni(&cfg, "canary.discord.com", host), 0);
+}
+END_TEST
+
+START_TEST(lookalike_names_do_not_match)
+{
+    with_hosts();
+    ck_assert_uint_eq(classify_sni(&cfg, NULL, host), 0);
+    ck_assert_uint_eq(classify_sni(&cfg, "", host), 0);
+    ck_assert_uint_eq(classify_sni(&cfg, "notdiscord.com", host), 0);
+    ck_assert_uint_eq(classify_sni(&cfg, "discord.com.evil.org", host), 0);
+    ck_assert_uint_eq(classify_sni(&cfg, "discord.gg", host), 0);
+    ck_assert_uint_eq(classify_sni(&cfg, "cdn.discordapp.com", host), 0);
+    ck_assert_uint_eq(classify_sni(&cfg, "example.org", host), 0);
+}
+END_TEST
+
+START_TEST(configured_hosts_match_sni_only_without_a_foreign_port)
+{
+    with_hosts();
+    ck_assert_uint_ne(classify_sni(&cfg, "proxy.internal", host), 0); /* any port */
+    ck_assert_uint_ne(classify_sni(&cfg, "tls-proxy", host), 0);      /* port 443 */
+    /* SNI carries no port: 127.0.0.1:8443 is left to the Host header. */
+    ck_assert_uint_eq(classify_sni(&cfg, "127.0.0.1", host), 0);
+}
+END_TEST
+
+START_TEST(the_host_header_decides_without_sni)
+{
+    with_hosts();
+    ck_assert_uint_eq(req("GET /api/v10/users/@me HTTP/1.1\r\nHost: discord.com\r\n\r\n"), 11);
+    ck_assert_str_eq(host, "discord.com");
+    ck_assert_uint_ne(req("GET /?v=10 HTTP/1.1\r\nUser-Agent: x\r\nhOsT:  Gateway.Discord.gg \r\n"
+                          "\r\n"),
+                      0);
+    ck_assert_str_eq(host, "gateway.discord.gg");
+    ck_assert_uint_ne(req("POST / HTTP/1.1\r\nHost: 127.0.0.1:8443\r\n\r\n"), 0);
+    ck_assert_str_eq(host, "127.0.0.1");
+    ck_assert_uint_eq(req("POST / HTTP/1.1\r\nHost: 127.0.0.1:9000\r\n\r\n"), 0);
+    ck_assert_uint_eq(req("POST / HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n"), 0); /* means 443 */
+    ck_assert_uint_ne(req("GET / HTTP/1.1\r\nHost: proxy.internal:1234\r\n\r\n"), 0);
+    ck_assert_uint_ne(req("GET / HTTP/1.0\nHost: discord.com:443\n\n"), 0);
+}
+END_TEST
+
+START_TEST(non_http_and_malformed_heads_are_not_discord)
+{
+    with_hosts();
+    ck_assert_uint_eq(req("PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"), 0);
+    ck_assert_uint_eq(req("get / HTTP/1.1\r\nHost: discord.com\r\n\r\n"), 0);
+    ck_assert_uint_eq(req("GET / SPDY/3\r\nHost: discord.com\r\n\r\n"), 0);
+    ck_assert_uint_eq(req("GET / HTTP/1.1\r\nX-Host: discord.com\r\n\r\n"), 0);
+    ck_assert_uint_eq(req("GET / HTTP/1.1\r\n\r\nHost: discord.com\r\n\r\n"), 0);
+    ck_assert_uint_eq(req("GET / HTTP/1.1\r\nHost: discord.com"), 0); /* cut short */
+    ck_assert_uint_eq(req("GET / HTTP/1.1\r\nHost: disc ord.com\r\n\r\n"), 0);
+    ck_assert_uint_eq(req("GET / HTTP/1.1\r\nHost: discord.com:99999\r\n\r\n"), 0);
+    ck_assert_uint_eq(req("GET / HTTP/1.1\r\nHost: discord.com:\r\n\r\n"), 0);
+    ck_assert_uint_eq(req(""), 0);
+    const uint8_t binary[] = {0x16, 0x03, 0x01, 0x00, '\n', 0xff};
+    ck_assert_uint_eq(classify_request(&cfg, binary, sizeof(binary), host), 0);
+}
+END_TEST
+
+START_TEST(only_a_bounded_head_is_looked_at)
+{
+    with_hosts();
+    size_t pad = CLASSIFY_HEAD_MAX;
+    char *head = malloc(pad + 200);
+    int n = snprintf(head, 64, "GET / HTTP/1.1\r\nX-Pad: ");
+    memset(head + n, 'a', pad);
+    strcpy(head + n + pad, "\r\nHost: discord.com\r\n\r\n");
+    ck_assert_uint_eq(req(head), 0);
+    free(head);
+}
+END_TEST
+
+START_TEST(an_ipv6_host_header_is_split_correctly)
+{
+    memset(&cfg, 0, sizeof(cfg));
+    cfg.discord_hosts[0] = (struct argus_discord_host){"::1", 8443};
+    cfg.n_discord_hosts = 1;
+    ck_assert_uint_ne(req("GET / HTTP/1.1\r\nHost: [::1]:8443\r\n\r\n"), 0);
+    ck_assert_str_eq(host, "::1");
+    ck_assert_uint_eq(req("GET / HTTP/1.1\r\nHost: [::1]:8444\r\n\r\n"), 0);
+    ck_assert_uint_eq(req("GET / HTTP/1.1\r\nHost: [::1\r\n\r\n"), 0);
+}
+END_TEST
+
+static Suite *classify_suite(void)
+{
+    Suite *s = suite_create("classify");
+    TCase *tc = tcase_create("classify");
+    tcase_add_test(tc, builtin_names_match_by_sni);
+    tcase_add_test(tc, lookalike_names_do_not_match);
+    tcase_add_test(tc, configured_hosts_match_sni_only_without_a_foreign_port);
+    tcase_add_test(tc, the_host_header_decides_without_sni);
+    tcase_add_test(tc, non_http_and_malformed_heads_are_not_discord);
+    tcase_add_test(tc, only_a_bounded_head_is_looked_at);
+    tcase_add_test(tc, an_ipv6_host_header_is_split_correctly);
+    suite_add_tcase(s, tc);
+    return s;
+}
+
+int main(void)
+{
+    SRunner *sr = srunner_create(classify_suite());
+    srunner_run_all(sr, CK_NORMAL);
+    int failed = srunner_ntests_failed(sr);
+    srunner_free(sr);
+    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+}
