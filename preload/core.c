@@ -47,6 +47,7 @@
 #include "core_api.h"
 #include "exporter.h"
 #include "log.h"
+#include "prom.h"
 #include "reg.h"
 #include "resource.h"
 #include "ring.h"
@@ -78,6 +79,7 @@ static struct {
     struct reg *reg;
     struct spanq *spans;
     struct exporter *exporter;
+    struct prom *prom; /* the optional /metrics endpoint (export/prom.h) */
     struct resource res;
     struct core_conn conns[CORE_MAX_TRACKED_CONNS];
     atomic_uint_fast64_t conns_rest;
@@ -336,6 +338,14 @@ static int core_start(const struct argus_host *host)
     if (rc != 0)
         argus_log_warn("cannot start an export thread (%s)", strerror(-rc));
     rc = 0;
+    /* The Prometheus endpoint (OTEL_METRICS_EXPORTER=prometheus) reads the
+     * same registry through its own cumulative reader. A failure (a taken
+     * port) has been said once by prom_start; the other exporters carry on. */
+    if (cfg->metrics_exporters & ARGUS_EXPORTER_PROMETHEUS)
+        core.prom = prom_start(cfg, core.reg,
+                               &(struct prom_target){.resource = &core.res,
+                                                     .scope_name = PROM_SCOPE_NAME,
+                                                     .scope_version = NULL});
     /* After curl_global_init: see the top of this file. */
     if (!atomic_exchange(&atexit_registered, true))
         atexit(core_exit_flush);
@@ -430,6 +440,8 @@ static void core_exit_flush(void)
     atomic_store(&core.stop, true);
     if (core.host->ring != NULL)
         ring_wake(core.host->ring);
+    prom_stop(core.prom); /* before the final export: no scrape races it */
+    core.prom = NULL;
     exporter_shutdown(core.exporter, core.cfg->shutdown_timeout_ms);
 }
 
@@ -437,6 +449,8 @@ static void core_fork_child(void)
 {
     /* Abandon, never free: see the top of this file. */
     exporter_abandon(core.exporter);
+    prom_fork_child(core.prom); /* closes the inherited listening socket only */
+    core.prom = NULL;
     memset(core.conns, 0, sizeof(core.conns));
     core.reg = NULL;
     core.spans = NULL;
