@@ -145,7 +145,7 @@ int resource_build(struct resource *res, const struct argus_config *cfg)
     if (cfg->service_name != NULL && cfg->service_name[0] != '\0') {
         set_str(res, "service.name", cfg->service_name);
     } else if (resource_get(res, "service.name") == NULL) {
-        char name[RESOURCE_VALUE_MAX];
+        char name[RESOURCE_VALUE_MAX + 32];
         snprintf(name, sizeof(name), "unknown_service%s%s", exe[0] ? ":" : "", exe);
         set_str(res, "service.name", name);
     }
