@@ -1,0 +1,173 @@
+#!/usr/bin/python3
+"""End-to-end tests of argus-run (issue 8): --help, LD_PRELOAD appended,
+options mapped to their variables, and --check's diagnoses as a new user
+would meet them (a static-OpenSSL Node, Debian's Python, a collector that
+does not answer, a taken Prometheus port).
+
+Needs ARGUS_BUILD (the build directory); run through `meson test --suite prom`.
+"""
+
+import os
+import re
+import shutil
+import socket
+import subprocess
+import tempfile
+import unittest
+
+from prom_helpers import ARGUS_RUN, PRELOAD, free_port, start_receiver, stop
+
+# Parsed from the script itself, so a new option without its variable in
+# --help fails here.
+with open(ARGUS_RUN) as f:
+    SOURCE = f.read()
+OPTION_TABLE = re.findall(r'\("(--[a-z-]+)", "((?:OTEL|ARGUS)_[A-Z_]+)"', SOURCE)
+
+
+def clean_env(**extra):
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("OTEL_", "ARGUS_"))}
+    env.pop("LD_PRELOAD", None)
+    env.update(extra)
+    return env
+
+
+def argus_run(*args, env=None, timeout=60):
+    return subprocess.run([ARGUS_RUN, *args], capture_output=True, text=True,
+                          env=env or clean_env(), timeout=timeout)
+
+
+def env_of(output):
+    return dict(line.split("=", 1) for line in output.splitlines() if "=" in line)
+
+
+class Launcher(unittest.TestCase):
+    def test_help_lists_every_option_with_its_variable_and_default(self):
+        self.assertGreater(len(OPTION_TABLE), 20)
+        out = argus_run("--help").stdout
+        flat = " ".join(out.split())  # argparse wraps lines
+        for opt, var in OPTION_TABLE:
+            self.assertIn(opt, flat)
+            self.assertIn(var, flat)
+        for needle in ("OTEL_EXPORTER_PROMETHEUS_PORT (default 9464)",
+                       "OTEL_EXPORTER_OTLP_ENDPOINT (default http://localhost:4318)",
+                       "OTEL_METRICS_EXPORTER (default otlp)", "ARGUS_CLUSTER_ID (default default)",
+                       "ARGUS_EAGER=1", "--check"):
+            self.assertIn(needle, flat)
+
+    def test_ld_preload_is_appended_never_replaced(self):
+        other = "/lib/x86_64-linux-gnu/libm.so.6"
+        r = argus_run("--", "/usr/bin/env", env=clean_env(LD_PRELOAD=other))
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertEqual(env_of(r.stdout)["LD_PRELOAD"], f"{other}:{PRELOAD}")
+        r = argus_run("--", "/usr/bin/env")
+        self.assertEqual(env_of(r.stdout)["LD_PRELOAD"], PRELOAD)
+        # Already there: not added twice.
+        r = argus_run("--", "/usr/bin/env", env=clean_env(LD_PRELOAD=PRELOAD))
+        self.assertEqual(env_of(r.stdout)["LD_PRELOAD"], PRELOAD)
+
+    def test_every_option_sets_its_variable(self):
+        args, want = [], {}
+        for i, (opt, var) in enumerate(OPTION_TABLE):
+            value = f"v{i}"
+            if opt in ("--eager", "--per-guild", "--disabled"):
+                args.append(opt)
+                continue
+            args += [opt, value]
+            want[var] = value
+        args += ["--eager", "--per-guild"]
+        want.update(ARGUS_EAGER="1", ARGUS_ENABLE_PER_GUILD="true")
+        r = argus_run(*args, "--print-env")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        got = env_of(r.stdout)
+        for var, value in want.items():
+            if var == "OTEL_EXPORTER_OTLP_HEADERS":
+                continue  # --print-env elides it; checked below through a real run
+            self.assertEqual(got.get(var), value, var)
+        # And in the environment the command really gets (values not elided).
+        r = argus_run("--service-name", "mybot", "--headers", "Authorization=Bearer%20x",
+                      "--prometheus-port", "9555", "--cluster", "c1", "--",
+                      "/usr/bin/env")
+        got = env_of(r.stdout)
+        self.assertEqual(got["OTEL_SERVICE_NAME"], "mybot")
+        self.assertEqual(got["OTEL_EXPORTER_OTLP_HEADERS"], "Authorization=Bearer%20x")
+        self.assertEqual(got["OTEL_EXPORTER_PROMETHEUS_PORT"], "9555")
+        self.assertEqual(got["ARGUS_CLUSTER_ID"], "c1")
+
+    def test_an_option_not_given_leaves_the_environment_alone(self):
+        r = argus_run("--", "/usr/bin/env", env=clean_env(OTEL_SERVICE_NAME="from-env"))
+        self.assertEqual(env_of(r.stdout)["OTEL_SERVICE_NAME"], "from-env")
+
+    def test_no_command_is_a_usage_error(self):
+        r = argus_run("--service-name", "x")
+        self.assertEqual(r.returncode, 2)
+        self.assertIn("give the bot's command after --", r.stderr)
+
+
+class Check(unittest.TestCase):
+    def setUp(self):
+        self.tmp = tempfile.mkdtemp(prefix="argus-run-")
+        self.receiver, self.otlp_port = start_receiver(self.tmp)
+        self.endpoint = f"http://127.0.0.1:{self.otlp_port}"
+
+    def tearDown(self):
+        stop(self.receiver)
+        shutil.rmtree(self.tmp, ignore_errors=True)
+
+    def problems(self, r):
+        return [l for l in r.stdout.splitlines() if l.startswith("argus-run: problem:")]
+
+    def test_debian_python_is_visible_and_nothing_is_wrong(self):
+        r = argus_run("--check", "--endpoint", self.endpoint, "--", "/usr/bin/python3", "bot.py")
+        self.assertEqual(self.problems(r), [], r.stdout)
+        self.assertEqual(r.returncode, 0, r.stdout)
+        self.assertRegex(r.stdout, r"ok: /usr/bin/python3: its ssl module .* links \S*libssl\.so")
+        self.assertIn(f"the collector at {self.endpoint}/v1/metrics answers", r.stdout)
+        self.assertRegex(r.stdout, r"config: .*OTEL_EXPORTER_OTLP_ENDPOINT=" + re.escape(self.endpoint))
+
+    def test_static_openssl_node_gets_one_line_and_the_fix(self):
+        node = shutil.which("node")
+        if not node:
+            self.skipTest("no node on PATH")
+        shared = subprocess.run([node, "-p", "process.config.variables.node_shared_openssl"],
+                                capture_output=True, text=True).stdout.strip()
+        r = argus_run("--check", "--endpoint", self.endpoint, "--", "node", "bot.js")
+        if shared == "true":
+            self.assertEqual(self.problems(r), [], r.stdout)
+            return
+        self.assertEqual(r.returncode, 1)
+        problems = self.problems(r)
+        self.assertEqual(len(problems), 1, r.stdout)
+        self.assertIn("links OpenSSL statically, so Argus cannot see its TLS", problems[0])
+        self.assertIn("Debian's nodejs package", problems[0])
+
+    def test_unreachable_collector_gets_one_line_and_the_fix(self):
+        dead = f"http://127.0.0.1:{free_port()}"
+        r = argus_run("--check", "--endpoint", dead, "--", "/usr/bin/python3", "bot.py")
+        self.assertEqual(r.returncode, 1)
+        problems = self.problems(r)
+        self.assertEqual(len(problems), 1, r.stdout)
+        self.assertIn(f"the collector at {dead}/v1/metrics does not answer", problems[0])
+        self.assertIn("--endpoint", problems[0])
+
+    def test_taken_prometheus_port_gets_one_line_and_the_fix(self):
+        with socket.socket() as holder:
+            holder.bind(("127.0.0.1", 0))
+            holder.listen(1)
+            port = holder.getsockname()[1]
+            r = argus_run("--check", "--metrics-exporter", "prometheus", "--prometheus-host",
+                          "127.0.0.1", "--prometheus-port", str(port), "--",
+                          "/usr/bin/python3", "bot.py")
+        problems = self.problems(r)
+        self.assertEqual(len(problems), 1, r.stdout)
+        self.assertIn(f"OTEL_EXPORTER_PROMETHEUS_PORT={port} is already in use", problems[0])
+        self.assertIn("--prometheus-port", problems[0])
+
+    def test_secrets_are_not_shown(self):
+        r = argus_run("--check", "--endpoint", self.endpoint, "--headers",
+                      "Authorization=Bearer%20sekrit", "--", "/usr/bin/python3", "bot.py")
+        self.assertNotIn("sekrit", r.stdout + r.stderr)
+        self.assertIn("OTEL_EXPORTER_OTLP_HEADERS=Authorization=<elided>", r.stdout)
+
+
+if __name__ == "__main__":
+    unittest.main(verbosity=2)
