@@ -176,7 +176,7 @@ static void record_outcome(struct pipeline *p, const struct send_outcome *o)
 }
 
 static void export_encoded(struct pipeline *p, uint8_t *body, size_t len, int rc,
-                           uint64_t deadline_ns)
+                           uint64_t deadline_ns, bool final)
 {
     struct send_outcome o = {.result = SEND_FAILED};
     if (rc == -ENODATA)
@@ -186,12 +186,12 @@ static void export_encoded(struct pipeline *p, uint8_t *body, size_t len, int rc
         record_outcome(p, &o);
         return;
     }
-    send_export(p->sender, body, len, deadline_ns, &o);
+    send_export(p->sender, body, len, deadline_ns, final ? 1 : 0, &o);
     free(body);
     record_outcome(p, &o);
 }
 
-static void export_metrics_once(struct pipeline *p, uint64_t deadline_ns)
+static void export_metrics_once(struct pipeline *p, uint64_t deadline_ns, bool final)
 {
     struct reg_snapshot *snap = NULL;
     if (reg_collect(p->reader, &snap) != 0)
@@ -203,7 +203,7 @@ static void export_metrics_once(struct pipeline *p, uint64_t deadline_ns)
             uint8_t *body = NULL;
             size_t len = 0;
             int rc = otlp_encode_metrics(snap, p->e->res, &body, &len);
-            export_encoded(p, body, len, rc, deadline_ns);
+            export_encoded(p, body, len, rc, deadline_ns, final);
         }
     }
     reg_snapshot_destroy(snap);
@@ -224,7 +224,7 @@ static void export_spans(struct pipeline *p, uint64_t deadline_ns, bool drain)
             uint8_t *body = NULL;
             size_t len = 0;
             int rc = otlp_encode_spans(e->batch, n, e->res, &body, &len);
-            export_encoded(p, body, len, rc, deadline_ns);
+            export_encoded(p, body, len, rc, deadline_ns, drain);
         }
         if (send_now_ns() >= deadline_ns || (!drain && spanq_len(e->spans) < e->batch_cap))
             return;
@@ -242,7 +242,7 @@ static void final_export(struct pipeline *p)
     send_cut(p->sender, deadline);
     pthread_mutex_unlock(&e->lock);
     if (p->signal == OTLP_METRICS)
-        export_metrics_once(p, deadline);
+        export_metrics_once(p, deadline, true);
     else
         export_spans(p, deadline, true);
     pthread_mutex_lock(&e->lock);
@@ -260,9 +260,12 @@ static void *metrics_thread(void *arg)
     uint64_t interval_ns =
         (uint64_t)(cfg->metric_export_interval_ms ? cfg->metric_export_interval_ms : 60000) *
         1000000ull;
+    /* With cumulative totals the next collection carries everything a lost
+     * batch had, so one export never retries into the next interval. */
+    uint32_t interval_ms = cfg->metric_export_interval_ms ? cfg->metric_export_interval_ms : 60000;
     uint32_t timeout_ms =
-        tighter_ms(cfg->metric_export_timeout_ms, cfg->metrics.timeout_ms,
-                   cfg->metric_export_interval_ms ? cfg->metric_export_interval_ms : 60000);
+        tighter_ms(tighter_ms(cfg->metric_export_timeout_ms, cfg->metrics.timeout_ms, interval_ms),
+                   interval_ms, interval_ms);
 
     pthread_mutex_lock(&e->lock);
     uint64_t next = send_now_ns() + interval_ns;
@@ -275,7 +278,7 @@ static void *metrics_thread(void *arg)
             break;
         pthread_mutex_unlock(&e->lock);
         uint64_t now = send_now_ns();
-        export_metrics_once(p, now + (uint64_t)timeout_ms * 1000000ull);
+        export_metrics_once(p, now + (uint64_t)timeout_ms * 1000000ull, false);
         pthread_mutex_lock(&e->lock);
         next += interval_ns;
         now = send_now_ns();

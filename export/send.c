@@ -374,12 +374,14 @@ static void note_partial_success(struct sender *s, struct send_outcome *out)
 }
 
 void send_export(struct sender *s, const uint8_t *body, size_t len, uint64_t deadline_ns,
-                 struct send_outcome *out)
+                 unsigned max_attempts, struct send_outcome *out)
 {
     uint8_t *gz = NULL;
     size_t gz_len = 0;
     memset(out, 0, sizeof(*out));
     s->deadline_ns = deadline_ns;
+    if (max_attempts == 0 || max_attempts > SEND_MAX_ATTEMPTS)
+        max_attempts = SEND_MAX_ATTEMPTS;
     if (s->sig->gzip) {
         if (send_gzip(body, len, &gz, &gz_len) != 0) {
             out->result = SEND_FAILED;
@@ -419,7 +421,7 @@ void send_export(struct sender *s, const uint8_t *body, size_t len, uint64_t dea
             out->reason = "timeout";
         else
             out->reason = "unreachable";
-        if (out->attempts >= SEND_MAX_ATTEMPTS)
+        if (out->attempts >= max_attempts)
             goto out;
         uint64_t delay = (uint64_t)(backoff_ms * jitter());
         uint64_t server_delay;

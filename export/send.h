@@ -63,9 +63,12 @@ struct sender *send_create(const struct argus_otlp_signal *sig, enum otlp_signal
 void send_destroy(struct sender *s); /* accepts NULL */
 
 /* POSTs body (protobuf, gzip'd here if configured) until accepted, refused,
- * or deadline_ns (CLOCK_MONOTONIC) passes. Fills *out. */
+ * max_attempts (0: SEND_MAX_ATTEMPTS) were made, or deadline_ns
+ * (CLOCK_MONOTONIC) passes. Fills *out. The final export at exit passes 1: a
+ * collector that refuses connections must not hold an exiting bot through
+ * backoff sleeps. */
 void send_export(struct sender *s, const uint8_t *body, size_t len, uint64_t deadline_ns,
-                 struct send_outcome *out);
+                 unsigned max_attempts, struct send_outcome *out);
 
 /* Any thread: from now on, the current and later exports end at at_ns
  * (CLOCK_MONOTONIC); at_ns = 0 cuts at once. */

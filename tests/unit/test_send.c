@@ -153,7 +153,7 @@ START_TEST(retries_503_then_succeeds)
     struct argus_otlp_signal sig = signal_for(&s, false, NULL);
     struct sender *snd = send_create(&sig, OTLP_METRICS);
     struct send_outcome o;
-    send_export(snd, body, sizeof(body), in_ms(10000), &o);
+    send_export(snd, body, sizeof(body), in_ms(10000), 0, &o);
     ck_assert_int_eq(o.result, SEND_OK);
     ck_assert_uint_eq(o.attempts, 3);
     ck_assert_int_eq(o.http_status, 200);
@@ -169,7 +169,7 @@ START_TEST(retry_after_beyond_the_budget_ends_the_export)
     struct argus_otlp_signal sig = signal_for(&s, false, NULL);
     struct sender *snd = send_create(&sig, OTLP_METRICS);
     struct send_outcome o;
-    send_export(snd, body, sizeof(body), in_ms(3000), &o);
+    send_export(snd, body, sizeof(body), in_ms(3000), 0, &o);
     ck_assert_int_eq(o.result, SEND_FAILED);
     ck_assert_str_eq(o.reason, "http_429");
     ck_assert_uint_eq(o.attempts, 1); /* did not sleep 30 s into a 3 s budget */
@@ -184,7 +184,7 @@ START_TEST(client_errors_drop_the_batch_without_retry)
     struct argus_otlp_signal sig = signal_for(&s, false, NULL);
     struct sender *snd = send_create(&sig, OTLP_METRICS);
     struct send_outcome o;
-    send_export(snd, body, sizeof(body), in_ms(5000), &o);
+    send_export(snd, body, sizeof(body), in_ms(5000), 0, &o);
     ck_assert_int_eq(o.result, SEND_DROPPED);
     ck_assert_str_eq(o.reason, "http_4xx");
     ck_assert_uint_eq(o.attempts, 1);
@@ -201,7 +201,7 @@ START_TEST(gzip_body_and_headers_are_sent)
         signal_for(&s, true, "x-api-key=se%20cret,bad=a%0D%0AInjected: 1");
     struct sender *snd = send_create(&sig, OTLP_METRICS);
     struct send_outcome o;
-    send_export(snd, body, sizeof(body), in_ms(5000), &o);
+    send_export(snd, body, sizeof(body), in_ms(5000), 0, &o);
     ck_assert_int_eq(o.result, SEND_OK);
     ck_assert_ptr_nonnull(strcasestr(s.last_head, "content-encoding: gzip\r\n"));
     ck_assert_ptr_nonnull(strcasestr(s.last_head, "content-type: application/x-protobuf\r\n"));
@@ -239,7 +239,7 @@ START_TEST(unreachable_collector_fails_within_the_deadline)
     struct sender *snd = send_create(&sig, OTLP_METRICS);
     struct send_outcome o;
     uint64_t deadline = in_ms(1200);
-    send_export(snd, body, sizeof(body), deadline, &o);
+    send_export(snd, body, sizeof(body), deadline, 0, &o);
     ck_assert_int_eq(o.result, SEND_FAILED);
     ck_assert_str_eq(o.reason, "unreachable");
     ck_assert_uint_ge(o.attempts, 1);
@@ -275,7 +275,7 @@ START_TEST(cut_ends_an_export_the_server_never_answers)
     pthread_create(&t, NULL, cut_when_request_arrives, &c);
     struct send_outcome o;
     /* Without the cut this would wait the full minute (and the test time out). */
-    send_export(snd, body, sizeof(body), in_ms(60000), &o);
+    send_export(snd, body, sizeof(body), in_ms(60000), 0, &o);
     pthread_join(t, NULL);
     ck_assert_int_eq(o.result, SEND_CUT);
     ck_assert_str_eq(o.reason, "cut");

@@ -1,0 +1,338 @@
+#!/usr/bin/python3
+"""End-to-end tests of the exporter under the real preload (issue 3).
+
+Usage: test_export.py PRELOAD_SO RECEIVER_PY CASE
+
+Each CASE runs a real process with LD_PRELOAD=PRELOAD_SO against
+scripts/otlp_receiver.py on a free local port and checks one acceptance
+criterion of issue 3:
+    deliver          (2) two or more well-formed requests carrying argus_up=1
+                         and service.name=t, from `sleep 3`
+    dead_collector   (3) nothing listening: exits within 3.5 s, at most one
+                         warning line
+    hang             (3) a receiver that never answers, ARGUS_SHUTDOWN_TIMEOUT_MS=300:
+                         exits within 3.8 s
+    https            (3) HTTPS with a test CA: the final export at exit arrives
+    sigterm          (4) SIGTERM at the default action: the last interval is
+                         delivered and the status is death by SIGTERM (143)
+    own_handler      (4) a program's own SIGTERM handler (installed after
+                         Argus) is the only one that runs
+    own_handler_before (4) the same for a handler set before Argus starts
+    dormant          (6) without ARGUS_EAGER no core and none of its libraries
+                         is mapped; with it the core is
+    gzip             bodies with OTEL_EXPORTER_OTLP_COMPRESSION=gzip decode
+    retry_503        a 503 then 200 receiver still gets the batch
+Exit status 0 on success; a failed check raises with an explanation.
+"""
+
+import glob
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+
+PY = "/usr/bin/python3"
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class Receiver:
+    def __init__(self, script, out, mode="ok", tls=None):
+        self.port = free_port()
+        cmd = [PY, script, "--port", str(self.port), "--out", out, "--mode", mode]
+        if tls:
+            cmd += ["--tls-cert", tls[0], "--tls-key", tls[1]]
+        self.out = out
+        self.proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True)
+        line = self.proc.stdout.readline()
+        if not line.startswith("listening"):
+            raise RuntimeError("receiver did not start: %r" % line)
+
+    def stop(self):
+        self.proc.terminate()
+        try:
+            self.proc.wait(5)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+
+    def requests(self, signal_name="metrics"):
+        out = []
+        for path in sorted(glob.glob(os.path.join(self.out, signal_name + "-*.json"))):
+            with open(path) as f:
+                out.append(json.load(f))
+        return out
+
+
+def env_for(preload, port, scheme="http", **extra):
+    env = {k: v for k, v in os.environ.items()
+           if not k.startswith(("OTEL_", "ARGUS_")) and k != "LD_PRELOAD"}
+    env.update({
+        "LD_PRELOAD": preload,
+        "ARGUS_EAGER": "1",
+        "OTEL_SERVICE_NAME": "t",
+        "OTEL_EXPORTER_OTLP_ENDPOINT": "%s://127.0.0.1:%d" % (scheme, port),
+        "OTEL_METRIC_EXPORT_INTERVAL": "1000",
+    })
+    env.update({k: str(v) for k, v in extra.items()})
+    return env
+
+
+def metric_values(req, name):
+    vals = []
+    for rm in req["resource_metrics"]:
+        for scope in rm["scopes"]:
+            for m in scope["metrics"]:
+                if m["name"] == name:
+                    vals += [p.get("as_int", p.get("as_double")) for p in m["points"]]
+    return vals
+
+
+def check(cond, what):
+    if not cond:
+        raise AssertionError(what)
+
+
+def argus_lines(stderr):
+    return [line for line in stderr.splitlines() if line.startswith("argus:")]
+
+
+def timed_run(cmd, env, limit):
+    t0 = time.monotonic()
+    p = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=limit + 10)
+    return p, time.monotonic() - t0
+
+
+def wait_for(cond, timeout, what):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if cond():
+            return
+        time.sleep(0.02)
+    raise AssertionError("timed out waiting for " + what)
+
+
+def argus_active(pid):
+    """The core is mapped and has taken over SIGTERM (bit 15 of SigCgt)."""
+    try:
+        with open("/proc/%d/maps" % pid) as f:
+            if "libargus_core" not in f.read():
+                return False
+        with open("/proc/%d/status" % pid) as f:
+            for line in f:
+                if line.startswith("SigCgt:"):
+                    return bool(int(line.split()[1], 16) & (1 << (signal.SIGTERM - 1)))
+    except OSError:
+        return False
+    return False
+
+
+# ---- cases -------------------------------------------------------------------------
+
+def case_deliver(preload, receiver_py, tmp):
+    r = Receiver(receiver_py, tmp)
+    try:
+        p, took = timed_run(["sleep", "3"], env_for(preload, r.port), 3.5)
+    finally:
+        r.stop()
+    check(p.returncode == 0, "sleep failed under the preload: %s" % p.stderr)
+    reqs = r.requests()
+    check(len(reqs) >= 2, "expected >= 2 ExportMetricsServiceRequests, got %d" % len(reqs))
+    for req in reqs:
+        check(req["content_type"] == "application/x-protobuf", "content type")
+        res = req["resource_metrics"][0]["resource"]
+        check(res.get("service.name") == "t", "service.name is %r" % res.get("service.name"))
+        check(res.get("process.pid") is not None, "process.pid missing")
+        check(len(res.get("service.instance.id", "")) == 36, "service.instance.id missing")
+        check(res.get("telemetry.sdk.name") == "argus-preload", "telemetry.sdk.name")
+        check(metric_values(req, "argus_up") == [1], "argus_up is not 1")
+        scope = req["resource_metrics"][0]["scopes"][0]["scope"]
+        check(scope.get("name") == "argus", "scope name %r" % scope)
+
+
+def case_dead_collector(preload, receiver_py, tmp):
+    port = free_port()  # nothing listens there
+    p, took = timed_run(["sleep", "3"], env_for(preload, port), 3.5)
+    check(p.returncode == 0, "sleep failed: %s" % p.stderr)
+    check(took < 3.5, "took %.2f s with a dead collector (limit 3.5 s)" % took)
+    warnings = argus_lines(p.stderr)
+    check(len(warnings) <= 1, "more than one warning line: %r" % warnings)
+
+
+def case_hang(preload, receiver_py, tmp):
+    r = Receiver(receiver_py, tmp, mode="hang")
+    try:
+        p, took = timed_run(["sleep", "3"],
+                            env_for(preload, r.port, ARGUS_SHUTDOWN_TIMEOUT_MS=300), 3.8)
+    finally:
+        r.stop()
+    check(p.returncode == 0, "sleep failed: %s" % p.stderr)
+    check(took < 3.8, "took %.2f s against a hanging collector (limit 3.8 s)" % took)
+
+
+def make_test_ca(tmp):
+    ca_key, ca_pem = os.path.join(tmp, "ca.key"), os.path.join(tmp, "ca.pem")
+    key, csr, pem = (os.path.join(tmp, n) for n in ("srv.key", "srv.csr", "srv.pem"))
+    ext = os.path.join(tmp, "ext.cnf")
+    with open(ext, "w") as f:
+        f.write("subjectAltName=IP:127.0.0.1,DNS:localhost\n")
+    run = lambda *a: subprocess.run(a, check=True, capture_output=True)
+    run("openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", ca_key,
+        "-out", ca_pem, "-days", "2", "-subj", "/CN=argus test CA")
+    run("openssl", "req", "-newkey", "rsa:2048", "-nodes", "-keyout", key, "-out", csr,
+        "-subj", "/CN=127.0.0.1")
+    run("openssl", "x509", "-req", "-in", csr, "-CA", ca_pem, "-CAkey", ca_key,
+        "-CAcreateserial", "-out", pem, "-days", "2", "-extfile", ext)
+    return ca_pem, pem, key
+
+
+def case_https(preload, receiver_py, tmp):
+    ca, cert, key = make_test_ca(tmp)
+    out = os.path.join(tmp, "out")
+    r = Receiver(receiver_py, out, tls=(cert, key))
+    try:
+        # A long interval: the only export is the final one at exit.
+        p, _ = timed_run(["sleep", "1"],
+                         env_for(preload, r.port, scheme="https",
+                                 OTEL_METRIC_EXPORT_INTERVAL=60000,
+                                 OTEL_EXPORTER_OTLP_CERTIFICATE=ca), 5)
+    finally:
+        r.stop()
+    check(p.returncode == 0, "sleep failed: %s" % p.stderr)
+    reqs = r.requests()
+    check(len(reqs) == 1, "expected exactly the final export over HTTPS, got %d: %s"
+          % (len(reqs), p.stderr))
+    check(metric_values(reqs[0], "argus_up") == [1], "argus_up")
+
+
+def case_sigterm(preload, receiver_py, tmp):
+    r = Receiver(receiver_py, tmp)
+    try:
+        proc = subprocess.Popen(["sleep", "30"],
+                                env=env_for(preload, r.port, OTEL_METRIC_EXPORT_INTERVAL=60000),
+                                stderr=subprocess.PIPE, text=True)
+        wait_for(lambda: argus_active(proc.pid), 10, "Argus to start in the child")
+        proc.send_signal(signal.SIGTERM)
+        rc = proc.wait(10)
+    finally:
+        r.stop()
+    check(rc == -signal.SIGTERM, "exit status %r, expected death by SIGTERM (143)" % rc)
+    reqs = r.requests()
+    check(len(reqs) == 1, "the last interval was not delivered (%d requests)" % len(reqs))
+    check(metric_values(reqs[0], "argus_up") == [1], "argus_up")
+
+
+OWN_HANDLER_PY = r"""
+import signal, sys, time
+def own(signum, frame):
+    print("own handler", flush=True)
+    sys.exit(7)
+time.sleep(float(sys.argv[1]))   # let Argus install its hand-off first
+signal.signal(signal.SIGTERM, own)
+print("ready", flush=True)
+time.sleep(30)
+"""
+
+
+def case_own_handler(preload, receiver_py, tmp):
+    r = Receiver(receiver_py, tmp)
+    try:
+        proc = subprocess.Popen([PY, "-c", OWN_HANDLER_PY, "1.0"],
+                                env=env_for(preload, r.port, OTEL_METRIC_EXPORT_INTERVAL=60000),
+                                stdout=subprocess.PIPE, text=True)
+        check(proc.stdout.readline().strip() == "ready", "program did not start")
+        proc.send_signal(signal.SIGTERM)
+        rc = proc.wait(10)
+        rest = proc.stdout.read()
+    finally:
+        r.stop()
+    check(rc == 7, "exit status %r: the program's own handler did not decide" % rc)
+    check("own handler" in rest, "the program's handler did not run")
+
+
+def case_own_handler_before(preload, receiver_py, tmp):
+    script = 'trap "echo own handler; exit 7" TERM; echo ready; while :; do sleep 0.05; done'
+    r = Receiver(receiver_py, tmp)
+    try:
+        proc = subprocess.Popen(["bash", "-c", script],
+                                env=env_for(preload, r.port, OTEL_METRIC_EXPORT_INTERVAL=60000),
+                                stdout=subprocess.PIPE, text=True)
+        check(proc.stdout.readline().strip() == "ready", "program did not start")
+        wait_for(lambda: "libargus_core" in open("/proc/%d/maps" % proc.pid).read(), 10,
+                 "the core to load")
+        time.sleep(0.2)  # Argus' thread decides about SIGTERM right after loading
+        proc.send_signal(signal.SIGTERM)
+        rc = proc.wait(10)
+        rest = proc.stdout.read()
+    finally:
+        r.stop()
+    check(rc == 7, "exit status %r: the program's own trap did not decide" % rc)
+    check("own handler" in rest, "the program's trap did not run")
+
+
+def case_dormant(preload, receiver_py, tmp):
+    env = env_for(preload, free_port())
+    del env["ARGUS_EAGER"]
+    maps = subprocess.run(["cat", "/proc/self/maps"], env=env, capture_output=True,
+                          text=True, check=True).stdout
+    check("libargus_preload" in maps, "the preload itself is not mapped (test is broken)")
+    for lib in ("libargus_core", "libcurl", "libprotobuf-c", "libjansson", "libzstd", "libz."):
+        check(lib not in maps, "%s is mapped without ARGUS_EAGER" % lib)
+    env["ARGUS_EAGER"] = "1"
+    out = subprocess.run(["sh", "-c", "sleep 1; cat /proc/$$/maps"], env=env,
+                         capture_output=True, text=True, check=True).stdout
+    check("libargus_core" in out, "ARGUS_EAGER=1 did not load the core")
+
+
+def case_gzip(preload, receiver_py, tmp):
+    r = Receiver(receiver_py, tmp)
+    try:
+        p, _ = timed_run(["sleep", "1"],
+                         env_for(preload, r.port, OTEL_EXPORTER_OTLP_COMPRESSION="gzip"), 5)
+    finally:
+        r.stop()
+    reqs = r.requests()
+    check(len(reqs) >= 1, "nothing received: %s" % p.stderr)
+    check(all(q["content_encoding"] == "gzip" for q in reqs), "bodies were not gzip'd")
+    check(metric_values(reqs[0], "argus_up") == [1], "argus_up")
+
+
+def case_retry_503(preload, receiver_py, tmp):
+    r = Receiver(receiver_py, tmp, mode="fail503then200")
+    try:
+        p, _ = timed_run(["sleep", "2.5"], env_for(preload, r.port), 5)
+    finally:
+        r.stop()
+    with open(os.path.join(tmp, "requests.log")) as f:
+        log = f.read().split("\n")
+    check(log[0].startswith("metrics 0 503"), "first answer was not 503: %r" % log)
+    check(len(r.requests()) >= 1, "no batch arrived after the 503")
+
+
+CASES = {name[5:]: fn for name, fn in globals().items() if name.startswith("case_")}
+
+
+def main(argv):
+    if len(argv) != 4 or argv[3] not in CASES:
+        print(__doc__)
+        return 2
+    preload, receiver_py, case = os.path.abspath(argv[1]), os.path.abspath(argv[2]), argv[3]
+    tmp = tempfile.mkdtemp(prefix="argus-export-%s-" % case)
+    try:
+        CASES[case](preload, receiver_py, tmp)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    print("ok", case)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv))
