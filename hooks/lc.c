@@ -319,6 +319,15 @@ static struct lc_entry *lc_open(struct lc *lc, enum lc_kind kind, uint64_t key, 
 
 /* ---- spans ----------------------------------------------------------------- */
 
+/* Converts mono_ns to Unix time with the clock offset sampled once for the
+ * whole span (base_mono_ns -> base_unix_ns), so that a span's duration and its
+ * events' offsets are exactly what the capture measured. */
+static uint64_t lc_unix(uint64_t base_mono_ns, uint64_t base_unix_ns, uint64_t mono_ns)
+{
+    return mono_ns >= base_mono_ns ? base_unix_ns + (mono_ns - base_mono_ns)
+                                   : base_unix_ns - (base_mono_ns - mono_ns);
+}
+
 static bool lc_tracing(const struct lc *lc)
 {
     return lc->spans && lc->cfg->traces_exporters != 0;
@@ -344,11 +353,12 @@ static void lc_push_child(struct lc *lc, const struct lc_entry *e, const struct 
     /* "POST /channels/{channel_id}/messages"; a long template is cut to fit. */
     snprintf(name, sizeof(name), "%.7s %.*s", r->method, SPAN_NAME_MAX - 9, r->route);
     span_init(s, name, SPAN_KIND_CLIENT, span_mono_to_unix_ns(r->request_ns));
+    uint64_t base = s->start_unix_ns;
     memcpy(s->trace_id, e->trace_id, sizeof(s->trace_id));
     memcpy(s->parent_span_id, e->span_id, sizeof(s->parent_span_id));
     s->has_parent = true;
-    s->end_unix_ns =
-        span_mono_to_unix_ns(r->response_ns > r->request_ns ? r->response_ns : r->request_ns);
+    s->end_unix_ns = lc_unix(r->request_ns, base,
+                             r->response_ns > r->request_ns ? r->response_ns : r->request_ns);
     span_set_str(s, "http.request.method", r->method);
     span_set_str(s, "url.template", r->route);
     if (r->status > 0)
@@ -367,9 +377,10 @@ static void lc_push_child(struct lc *lc, const struct lc_entry *e, const struct 
     spanq_push(lc->spans, s);
 }
 
-static void lc_span_answer_event(struct span *s, const char *name, const struct lc_answer *a)
+static void lc_span_answer_event(struct span *s, const struct lc_entry *e, const char *name,
+                                 const struct lc_answer *a)
 {
-    int ev = span_add_event(s, span_mono_to_unix_ns(a->request_ns), name);
+    int ev = span_add_event(s, lc_unix(e->start_ns, s->start_unix_ns, a->request_ns), name);
     if (ev < 0)
         return;
     if (a->status > 0)
@@ -392,7 +403,7 @@ static void lc_push_server(struct lc *lc, const struct lc_entry *e)
     span_init(s, name, SPAN_KIND_SERVER, span_mono_to_unix_ns(e->start_ns));
     memcpy(s->trace_id, e->trace_id, sizeof(s->trace_id));
     memcpy(s->span_id, e->span_id, sizeof(s->span_id));
-    s->end_unix_ns = span_mono_to_unix_ns(e->end_ns);
+    s->end_unix_ns = lc_unix(e->start_ns, s->start_unix_ns, e->end_ns);
 
     if (e->kind == LC_KIND_PREFIX)
         span_set_str(s, "discord.command", e->label);
@@ -414,10 +425,10 @@ static void lc_push_server(struct lc *lc, const struct lc_entry *e)
 
     if (e->initial.request_ns)
         lc_span_answer_event(
-            s, e->kind == LC_KIND_PREFIX ? "discord.answer" : "discord.initial_response",
+            s, e, e->kind == LC_KIND_PREFIX ? "discord.answer" : "discord.initial_response",
             &e->initial);
     if (e->completion.request_ns)
-        lc_span_answer_event(s, "discord.completion", &e->completion);
+        lc_span_answer_event(s, e, "discord.completion", &e->completion);
     if (e->outcome == LC_TIMEOUT) {
         int ev = span_add_event(s, s->end_unix_ns, "discord.timeout");
         if (ev >= 0)
@@ -425,7 +436,7 @@ static void lc_push_server(struct lc *lc, const struct lc_entry *e)
                                e->initial.request_ns ? "deferred" : "initial_response");
     }
     if (e->late.request_ns)
-        lc_span_answer_event(s, "discord.late_response", &e->late);
+        lc_span_answer_event(s, e, "discord.late_response", &e->late);
     spanq_push(lc->spans, s);
 }
 
