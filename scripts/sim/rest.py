@@ -286,7 +286,8 @@ class Rest:
             guild["channel_id"], self.world.bot_user, "", 20, guild,
             webhook_id=fake_secrets.APPLICATION_ID, application_id=fake_secrets.APPLICATION_ID,
             interaction_metadata={"id": interaction["id"], "type": interaction["type"],
-                                  "user": interaction["user"]})
+                                  "user": interaction["user"],
+                                  "authorizing_integration_owners": {"0": guild["id"]}})
         message["content"] = content if isinstance(content, str) else ""
         self.messages[message["id"]] = message
         return message
