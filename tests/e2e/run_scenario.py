@@ -68,6 +68,9 @@ def parse_args(argv):
     parser.add_argument("--permessage-deflate", choices=["accept", "refuse"], default="refuse")
     parser.add_argument("--scale", type=float, default=1.0, help="scale burst sizes")
     parser.add_argument("--timeout", type=float, default=300.0, help="give up after this many s")
+    parser.add_argument("--bot-env", action="append", default=[], metavar="KEY=VALUE",
+                        help="one more variable for the bot (with --preload), applied last; "
+                             "e.g. OTEL_METRICS_EXPORTER=otlp,prometheus (repeatable)")
     parser.add_argument("--inner", action="store_true", help=argparse.SUPPRESS)
     return parser.parse_args(argv)
 
@@ -178,6 +181,7 @@ def bot_environment(args, out, ca_crt):
                     "OTEL_EXPORTER_OTLP_ENDPOINT": f"http://127.0.0.1:{OTLP_PORT}",
                     "OTEL_METRIC_EXPORT_INTERVAL": str(EXPORT_INTERVAL_MS),
                     "OTEL_SERVICE_NAME": f"e2e-{args.bot}"})
+        env.update(kv.split("=", 1) for kv in args.bot_env if "=" in kv)
     return env
 
 
