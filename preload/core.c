@@ -46,12 +46,14 @@
 #include "config.h"
 #include "core_api.h"
 #include "exporter.h"
+#include "lc.h"
 #include "log.h"
 #include "prom.h"
 #include "reg.h"
 #include "resource.h"
 #include "ring.h"
 #include "spans.h"
+#include "stream.h"
 #ifdef ARGUS_RECORD
 #include "record.h"
 #endif
@@ -79,7 +81,11 @@ static struct {
     struct reg *reg;
     struct spanq *spans;
     struct exporter *exporter;
-    struct prom *prom; /* the optional /metrics endpoint (export/prom.h) */
+    struct prom *prom;            /* the optional /metrics endpoint (export/prom.h) */
+    struct stream_table *streams; /* the decoder (hooks/stream.h), decode thread only */
+    struct lc *lc;                /* the lifecycle tracker (hooks/lc.h), decode thread only */
+    atomic_bool decoding;         /* core_run() is in its loop */
+    sem_t decode_done;            /* posted when core_run() has ended the lifecycles */
     struct resource res;
     struct core_conn conns[CORE_MAX_TRACKED_CONNS];
     atomic_uint_fast64_t conns_rest;
@@ -327,6 +333,14 @@ static int core_start(const struct argus_host *host)
             argus_log_warn("cannot allocate the span queue; tracing is off");
     }
     define_own_metrics(core.reg, cfg);
+    /* Decoding and lifecycles run on the decode thread (core_run). Without
+     * them capture still counts bytes; say so once and carry on. */
+    core.lc = lc_create(cfg, core.reg, core.spans);
+    core.streams = stream_table_create(cfg, lc_on_event, core.lc);
+    if (core.lc == NULL || core.streams == NULL)
+        argus_log_warn("cannot allocate the decoder or the lifecycle tracker; Discord traffic "
+                       "is counted but not decoded");
+    sem_init(&core.decode_done, 0, 0);
     if (resource_build(&core.res, cfg) != 0)
         argus_log_warn("OTEL_RESOURCE_ATTRIBUTES could not be decoded; ignoring all of it");
     core.exporter = exporter_create(cfg, core.reg, core.spans, &core.res, host->mark_argus_thread);
@@ -411,25 +425,75 @@ static void count_connection(const struct ring_record *rec)
 
 void core_feed(const struct ring_record *rec)
 {
-    /* The decoder (hooks/stream.h) and the lifecycle tracker attach here. */
-    (void)rec;
+    if (core.streams != NULL)
+        stream_table_feed(core.streams, rec); /* events go to lc_on_event */
 }
+
+static uint64_t mono_now_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+static void consume(struct ring *ring, struct ring_record *rec)
+{
+    count_connection(rec);
+    core_feed(rec);
+#ifdef ARGUS_RECORD
+    record_feed(rec);
+#endif
+    ring_release(ring, rec);
+}
+
+/* Records decoded between two deadline checks under sustained traffic; the
+ * wait below bounds the gap when traffic is light (lc.h asks for <= 100 ms). */
+#define CORE_TICK_EVERY_RECORDS 256u
+/* At exit, records still in the ring are decoded, but no more than this many:
+ * a bot that keeps writing must not hold the exit up. */
+#define CORE_EXIT_DRAIN_RECORDS 65536u
 
 static void core_run(void)
 {
     struct ring *ring = core.host->ring;
     struct ring_record rec;
+    atomic_store(&core.decoding, true);
     while (!atomic_load(&core.stop)) {
         ring_wait(ring, CORE_RING_WAIT_MS);
+        unsigned n = 0;
         while (!atomic_load(&core.stop) && ring_pop(ring, &rec)) {
-            count_connection(&rec);
-            core_feed(&rec);
-#ifdef ARGUS_RECORD
-            record_feed(&rec);
-#endif
-            ring_release(ring, &rec);
+            consume(ring, &rec);
+            if (++n % CORE_TICK_EVERY_RECORDS == 0)
+                lc_tick(core.lc, mono_now_ns());
         }
+        lc_tick(core.lc, mono_now_ns());
     }
+    /* Stopping: decode what was captured before the stop, then give every
+     * open lifecycle its end (lc_shutdown), so the final export that
+     * core_exit_flush() is about to make sees them. */
+    for (unsigned n = 0; n < CORE_EXIT_DRAIN_RECORDS && ring_pop(ring, &rec); n++)
+        consume(ring, &rec);
+    lc_tick(core.lc, mono_now_ns());
+    lc_shutdown(core.lc);
+    atomic_store(&core.decoding, false);
+    sem_post(&core.decode_done);
+}
+
+/* Waits (bounded) for core_run() to finish its exit work. */
+static void wait_for_decoder(uint32_t timeout_ms)
+{
+    struct timespec deadline;
+    if (!atomic_load(&core.decoding))
+        return;
+    clock_gettime(CLOCK_REALTIME, &deadline);
+    deadline.tv_sec += timeout_ms / 1000;
+    deadline.tv_nsec += (long)(timeout_ms % 1000) * 1000000L;
+    if (deadline.tv_nsec >= 1000000000L) {
+        deadline.tv_sec++;
+        deadline.tv_nsec -= 1000000000L;
+    }
+    while (sem_timedwait(&core.decode_done, &deadline) != 0 && errno == EINTR)
+        ;
 }
 
 static void core_exit_flush(void)
@@ -440,6 +504,9 @@ static void core_exit_flush(void)
     atomic_store(&core.stop, true);
     if (core.host->ring != NULL)
         ring_wake(core.host->ring);
+    /* A quarter of the shutdown budget for the decoder's last records and
+     * lifecycle ends; the rest is the final export's. */
+    wait_for_decoder(core.cfg->shutdown_timeout_ms / 4);
     prom_stop(core.prom); /* before the final export: no scrape races it */
     core.prom = NULL;
     exporter_shutdown(core.exporter, core.cfg->shutdown_timeout_ms);
@@ -455,6 +522,9 @@ static void core_fork_child(void)
     core.reg = NULL;
     core.spans = NULL;
     core.exporter = NULL;
+    core.streams = NULL;
+    core.lc = NULL;
+    atomic_store(&core.decoding, false);
     atomic_store(&core.conns_rest, 0);
     atomic_store(&core.conns_gateway, 0);
     atomic_store(&core.stop, false);
