@@ -1,0 +1,138 @@
+/*
+ * test_resource.c - the OpenTelemetry resource: precedence of service.name,
+ * OTEL_RESOURCE_ATTRIBUTES decoding (and refusing it whole when malformed),
+ * and a new service.instance.id and process.pid in a forked child.
+ */
+#include <check.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "config.h"
+#include "resource.h"
+
+static struct argus_config cfg_with(const char *service_name, const char *attrs)
+{
+    struct argus_config cfg;
+    memset(&cfg, 0, sizeof(cfg));
+    cfg.service_name = service_name;
+    cfg.resource_attributes = attrs;
+    return cfg;
+}
+
+static int64_t int_attr(const struct resource *res, const char *key)
+{
+    for (unsigned i = 0; i < res->n_attrs; i++) {
+        if (res->attrs[i].is_int && strcmp(res->attrs[i].key, key) == 0)
+            return res->attrs[i].int_value;
+    }
+    return -1;
+}
+
+START_TEST(service_name_env_wins_over_resource_attributes)
+{
+    struct argus_config cfg = cfg_with("svc", "service.name=other,team=a%2Cb");
+    struct resource res;
+    ck_assert_int_eq(resource_build(&res, &cfg), 0);
+    ck_assert_str_eq(resource_get(&res, "service.name"), "svc");
+    ck_assert_str_eq(resource_get(&res, "team"), "a,b"); /* percent-decoded */
+    ck_assert_str_eq(resource_get(&res, "telemetry.sdk.name"), "argus-preload");
+    ck_assert_str_eq(resource_get(&res, "telemetry.sdk.language"), "c");
+    ck_assert_int_eq(int_attr(&res, "process.pid"), getpid());
+    ck_assert_ptr_nonnull(resource_get(&res, "host.name"));
+    ck_assert_str_eq(resource_get(&res, "process.executable.name"), "test_resource");
+}
+END_TEST
+
+START_TEST(service_name_falls_back_to_attributes_then_executable)
+{
+    struct argus_config cfg = cfg_with(NULL, "service.name=from-attrs");
+    struct resource res;
+    ck_assert_int_eq(resource_build(&res, &cfg), 0);
+    ck_assert_str_eq(resource_get(&res, "service.name"), "from-attrs");
+    cfg = cfg_with(NULL, NULL);
+    ck_assert_int_eq(resource_build(&res, &cfg), 0);
+    ck_assert_str_eq(resource_get(&res, "service.name"), "unknown_service:test_resource");
+}
+END_TEST
+
+START_TEST(malformed_resource_attributes_are_dropped_whole)
+{
+    struct argus_config cfg = cfg_with(NULL, "good=1,broken,also=2");
+    struct resource res;
+    ck_assert_int_eq(resource_build(&res, &cfg), -EINVAL);
+    ck_assert_ptr_null(resource_get(&res, "good")); /* not half applied */
+    ck_assert_ptr_null(resource_get(&res, "also"));
+    ck_assert_str_eq(resource_get(&res, "service.name"), "unknown_service:test_resource");
+    cfg = cfg_with(NULL, "k=%zz");
+    ck_assert_int_eq(resource_build(&res, &cfg), -EINVAL);
+}
+END_TEST
+
+START_TEST(uuid_is_version_4)
+{
+    char a[37], b[37];
+    resource_uuid4(a);
+    resource_uuid4(b);
+    ck_assert_uint_eq(strlen(a), 36);
+    ck_assert_int_eq(a[8], '-');
+    ck_assert_int_eq(a[14], '4');
+    ck_assert(strchr("89ab", a[19]) != NULL);
+    ck_assert_str_ne(a, b);
+}
+END_TEST
+
+START_TEST(forked_child_gets_its_own_instance_id_and_pid)
+{
+    struct argus_config cfg = cfg_with("svc", NULL);
+    struct resource parent;
+    ck_assert_int_eq(resource_build(&parent, &cfg), 0);
+    int fds[2];
+    ck_assert_int_eq(pipe(fds), 0);
+    pid_t pid = fork();
+    ck_assert_int_ge(pid, 0);
+    if (pid == 0) {
+        struct resource child;
+        resource_build(&child, &cfg);
+        char line[128];
+        int n = snprintf(line, sizeof(line), "%s %lld", resource_get(&child, "service.instance.id"),
+                         (long long)int_attr(&child, "process.pid"));
+        _exit(write(fds[1], line, (size_t)n) == n ? 0 : 1);
+    }
+    close(fds[1]);
+    char got[128] = {0};
+    ck_assert_int_gt(read(fds[0], got, sizeof(got) - 1), 0);
+    int status;
+    waitpid(pid, &status, 0);
+    char child_id[37];
+    long long child_pid;
+    ck_assert_int_eq(sscanf(got, "%36s %lld", child_id, &child_pid), 2);
+    ck_assert_str_ne(child_id, resource_get(&parent, "service.instance.id"));
+    ck_assert_int_eq(child_pid, pid);
+}
+END_TEST
+
+static Suite *resource_suite(void)
+{
+    Suite *s = suite_create("resource");
+    TCase *tc = tcase_create("resource");
+    tcase_add_test(tc, service_name_env_wins_over_resource_attributes);
+    tcase_add_test(tc, service_name_falls_back_to_attributes_then_executable);
+    tcase_add_test(tc, malformed_resource_attributes_are_dropped_whole);
+    tcase_add_test(tc, uuid_is_version_4);
+    tcase_add_test(tc, forked_child_gets_its_own_instance_id_and_pid);
+    suite_add_tcase(s, tc);
+    return s;
+}
+
+int main(void)
+{
+    SRunner *sr = srunner_create(resource_suite());
+    srunner_run_all(sr, CK_NORMAL);
+    int failed = srunner_ntests_failed(sr);
+    srunner_free(sr);
+    return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+}
