@@ -124,6 +124,15 @@ class Check(unittest.TestCase):
         self.assertIn(f"the collector at {self.endpoint}/v1/metrics answers", r.stdout)
         self.assertRegex(r.stdout, r"config: .*OTEL_EXPORTER_OTLP_ENDPOINT=" + re.escape(self.endpoint))
 
+    def test_a_script_is_judged_by_its_interpreter(self):
+        bot = os.path.join(self.tmp, "bot.py")
+        with open(bot, "w") as f:
+            f.write("#!/usr/bin/env /usr/bin/python3\nprint('hi')\n")
+        os.chmod(bot, 0o755)
+        r = argus_run("--check", "--endpoint", self.endpoint, "--", bot)
+        self.assertEqual(r.returncode, 0, r.stdout)
+        self.assertIn("ok: /usr/bin/python3: its ssl module", r.stdout)
+
     def test_static_openssl_node_gets_one_line_and_the_fix(self):
         node = shutil.which("node")
         if not node:
