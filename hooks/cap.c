@@ -133,15 +133,49 @@ static struct conn_table *cap_table_get(void)
     return atomic_load_explicit(&cap_table, memory_order_acquire);
 }
 
-/* Pushes one record of a captured connection, keeping its broken flag. */
-static void cap_push_data(struct ring *ring, struct conn_slot *slot, uint64_t word, int dir,
-                          const void *buf, size_t n)
+/* Counts bytes of the bot's traffic that were not offered to the ring. */
+static void cap_count_drop(size_t n)
 {
+    atomic_fetch_add_explicit(&cap_stats->dropped_bytes, n, memory_order_relaxed);
+    atomic_fetch_add_explicit(&cap_stats->dropped_records, 1, memory_order_relaxed);
+}
+
+/* A CLOSE is owed for a captured connection whose OPEN reached the ring. */
+static bool cap_owes_close(uint64_t word)
+{
+    return (word & (CONN_F_CAPTURED | CONN_F_NEED_OPEN)) == CONN_F_CAPTURED;
+}
+
+/* Pushes one record of a captured connection, keeping its broken flag. If
+ * the connection's OPEN was dropped (ring full when it was classified), the
+ * OPEN goes first, naming the SNI host if there is one (the request head it
+ * may have been classified from is gone), and the data carries RING_F_GAP. */
+static void cap_push_data(const struct sym_ssl *lib, void *ssl, struct ring *ring,
+                          struct conn_slot *slot, uint64_t word, int dir, const void *buf, size_t n)
+{
+    if (word & CONN_F_NEED_OPEN) {
+        const char *sni = NULL;
+        if (lib->get_servername != NULL)
+            sni = lib->get_servername(ssl, CAP_TLSEXT_NAMETYPE_HOST_NAME);
+        uint32_t sni_len = sni ? (uint32_t)strnlen(sni, CLASSIFY_HOST_MAX - 1) : 0;
+        if (ring_push(ring, CONN_WORD_ID(word), RING_OPEN, 0, 0, cap_now_ns(), sni, sni_len) != 0) {
+            cap_count_drop(n);
+            return;
+        }
+        uint64_t opened = word & ~(uint64_t)CONN_F_NEED_OPEN;
+        if (conn_update(slot, word, opened) != 0) {
+            cap_count_drop(n); /* evicted meanwhile */
+            return;
+        }
+        word = opened;
+    }
     uint8_t flags = (word & CONN_F_BROKEN) ? RING_F_GAP : 0;
     int rc = -ENOSPC;
     if (n <= UINT32_MAX)
         rc = ring_push(ring, CONN_WORD_ID(word), RING_DATA, (uint8_t)dir, flags, cap_now_ns(), buf,
                        (uint32_t)n);
+    else
+        cap_count_drop(n);
     if (rc == 0) {
         atomic_fetch_add_explicit(&cap_stats->captured_bytes[dir], n, memory_order_relaxed);
         if (word & CONN_F_BROKEN)
@@ -184,24 +218,30 @@ static void cap_new_connection(struct conn_table *t, const struct sym_ssl *lib, 
 
     struct ring *ring = atomic_load_explicit(&cap_ring, memory_order_acquire);
     uint64_t id = conn_next_id(t);
-    /* An OPEN that does not fit leaves the connection ignored: the decoder
-     * never sees a stream without its beginning. The drop is counted. */
-    if (ring_push(ring, id, RING_OPEN, 0, 0, cap_now_ns(), host, (uint32_t)strlen(host)) != 0) {
-        conn_insert(t, ssl, CONN_F_IGNORED, &evicted);
+    uint64_t word = CONN_WORD(id, CONN_F_CAPTURED);
+    /* An OPEN that does not fit is owed: the connection is captured from
+     * its next record on, which then carries RING_F_GAP (cap_push_data).
+     * Leaving it ignored instead would lose a gateway connection for its
+     * whole life because of one burst. */
+    if (ring_push(ring, id, RING_OPEN, 0, 0, cap_now_ns(), host, (uint32_t)strlen(host)) != 0)
+        word |= CONN_F_NEED_OPEN | CONN_F_BROKEN;
+    if (conn_insert(t, ssl, word, &evicted) != 0) {
+        if (cap_owes_close(word))
+            ring_push(ring, id, RING_CLOSE, 0, 0, cap_now_ns(), NULL, 0);
+        cap_count_drop(n);
         goto out;
     }
-    uint64_t word = CONN_WORD(id, CONN_F_CAPTURED);
-    if (conn_insert(t, ssl, word, &evicted) != 0) {
-        ring_push(ring, id, RING_CLOSE, 0, 0, cap_now_ns(), NULL, 0);
+    if (word & CONN_F_NEED_OPEN) {
+        cap_count_drop(n);
         goto out;
     }
     uint64_t now_word = 0;
     struct conn_slot *slot = conn_find(t, ssl, &now_word);
     if (slot != NULL)
-        cap_push_data(ring, slot, now_word, dir, buf, n);
+        cap_push_data(lib, ssl, ring, slot, now_word, dir, buf, n);
 
 out:
-    if ((evicted & CONN_F_CAPTURED) != 0) {
+    if (cap_owes_close(evicted)) {
         ring = atomic_load_explicit(&cap_ring, memory_order_acquire);
         if (ring != NULL)
             ring_push(ring, CONN_WORD_ID(evicted), RING_CLOSE, 0, 0, cap_now_ns(), NULL, 0);
@@ -227,7 +267,7 @@ static CAP_NOINLINE void cap_slow(struct conn_table *t, struct conn_slot *slot, 
         return;
     struct ring *ring = atomic_load_explicit(&cap_ring, memory_order_acquire);
     if (ring != NULL)
-        cap_push_data(ring, slot, word, dir, buf, n);
+        cap_push_data(lib, ssl, ring, slot, word, dir, buf, n);
 }
 
 /* The fast path, after a successful real call that moved n > 0 bytes. */
@@ -342,7 +382,7 @@ CAP_EXPORT void SSL_free(void *ssl)
         int saved_errno = errno;
         uint64_t word = conn_remove(t, ssl);
         struct ring *ring = atomic_load_explicit(&cap_ring, memory_order_acquire);
-        if ((word & CONN_F_CAPTURED) != 0 && ring != NULL &&
+        if (cap_owes_close(word) && ring != NULL &&
             atomic_load_explicit(&cap_mode, memory_order_relaxed) == CAP_MODE_ON)
             ring_push(ring, CONN_WORD_ID(word), RING_CLOSE, 0, 0, cap_now_ns(), NULL, 0);
         errno = saved_errno;

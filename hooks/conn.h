@@ -34,7 +34,8 @@ struct conn_slot;
  * of 0 means "no entry". */
 #define CONN_F_IGNORED 0x1u
 #define CONN_F_CAPTURED 0x2u
-#define CONN_F_BROKEN 0x4u /* the ring dropped a record; the next one carries RING_F_GAP */
+#define CONN_F_BROKEN 0x4u    /* the ring dropped a record; the next one carries RING_F_GAP */
+#define CONN_F_NEED_OPEN 0x8u /* its RING_OPEN was dropped: send it before the next record */
 #define CONN_ID_SHIFT 8
 #define CONN_WORD(conn_id, flags) (((uint64_t)(conn_id) << CONN_ID_SHIFT) | (flags))
 #define CONN_WORD_ID(word) ((word) >> CONN_ID_SHIFT)

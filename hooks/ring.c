@@ -139,11 +139,13 @@ struct ring *ring_create(size_t bytes, struct cap_stats *stats)
     return r;
 }
 
-static void ring_count_drop(struct ring *r, uint32_t len)
+/* dropped_bytes counts the bot's traffic (DATA payloads) only. */
+static void ring_count_drop(struct ring *r, uint8_t type, uint32_t len)
 {
     if (r->stats == NULL)
         return;
-    atomic_fetch_add_explicit(&r->stats->dropped_bytes, len, memory_order_relaxed);
+    if (type == RING_DATA)
+        atomic_fetch_add_explicit(&r->stats->dropped_bytes, len, memory_order_relaxed);
     atomic_fetch_add_explicit(&r->stats->dropped_records, 1, memory_order_relaxed);
 }
 
@@ -170,7 +172,7 @@ int ring_push(struct ring *r, uint64_t conn_id, uint8_t type, uint8_t dir, uint8
 {
     uint32_t total = ring_total(len);
     if (len > r->size || total > r->size) {
-        ring_count_drop(r, len);
+        ring_count_drop(r, type, len);
         return -ENOSPC;
     }
 
@@ -182,7 +184,7 @@ int ring_push(struct ring *r, uint64_t conn_id, uint8_t type, uint8_t dir, uint8
         start = h + pad;
         uint64_t tail = atomic_load_explicit(&r->tail, memory_order_acquire);
         if (start + total - tail > r->size) {
-            ring_count_drop(r, len);
+            ring_count_drop(r, type, len);
             return -ENOSPC;
         }
         if (atomic_compare_exchange_weak_explicit(&r->head, &h, start + total, memory_order_relaxed,

@@ -5,7 +5,8 @@
  * (ARGUS_RING_BYTES). Any bot thread may push; a push never blocks, never
  * allocates and makes no syscall, except one futex wake when the consumer
  * has announced it is asleep. When a record does not fit, the push drops it,
- * adds its size to stats->dropped_bytes and returns -ENOSPC; the caller then
+ * counts it (a DATA record's payload in stats->dropped_bytes, every record
+ * in stats->dropped_records) and returns -ENOSPC; the caller then
  * marks the connection broken (the next record of that connection carries
  * RING_F_GAP), because a compressed gateway stream cannot resume mid-way.
  *

@@ -95,7 +95,7 @@ class Case:
             for line in open(meta):
                 parts = line.split()
                 if parts[1] == "open":
-                    c["open"] = parts[2]
+                    c["open"] = parts[2] if len(parts) > 2 else ""  # re-sent OPEN: SNI or none
                 elif parts[1] == "close":
                     c["close"] = True
                 elif parts[1] == "gap":
@@ -243,6 +243,8 @@ def case_overflow(c):
            "a 64 KiB ring drained slowly should drop: %s" % st)
     conns = c.recorded()
     expect(len(conns) == 3, "expected 3 captured connections, got %d" % len(conns))
+    expect(all(conn["open"] is not None for conn in conns.values()),
+           "every captured stream must begin with an OPEN, even one dropped at first")
     gaps = sum(conn["gaps"] for conn in conns.values())
     expect(gaps > 0, "dropped records must mark the streams broken (a GAP record)")
     got = sum(len(conn["read"]) + len(conn["write"]) for conn in conns.values())
@@ -252,9 +254,10 @@ def case_overflow(c):
                                                                        sent))
 
 
-def argus_state_script(fetch_port):
-    """Python code that optionally fetches https://127.0.0.1:port and prints
-    its thread count and whether an Argus core is mapped."""
+def argus_state_script(fetch_port, host="example.org"):
+    """Python code that optionally fetches https://127.0.0.1:port (with the
+    given Host header) and prints its thread count and whether an Argus core
+    is mapped."""
     return r"""
 import os, socket, ssl, subprocess, sys
 port = %d
@@ -263,14 +266,14 @@ if port:
     ctx.check_hostname = False
     ctx.verify_mode = ssl.CERT_NONE
     s = ctx.wrap_socket(socket.create_connection(("127.0.0.1", port)), server_hostname="localhost")
-    s.sendall(b"POST / HTTP/1.1\r\nHost: example.org\r\nContent-Length: 0\r\nX-Reply: 10\r\n\r\n")
+    s.sendall(b"POST / HTTP/1.1\r\nHost: %s\r\nContent-Length: 0\r\nX-Reply: 10\r\n\r\n")
     data = b""
     while len(data) < 10 or b"\r\n\r\n" not in data:
         data += s.recv(4096)
     s.close()
 maps = open("/proc/self/maps").read()
 print(len(os.listdir("/proc/self/task")), "core" if "argus_core" in maps else "nocore")
-""" % fetch_port
+""" % (fetch_port, host)
 
 
 def case_dormant(c):
@@ -285,6 +288,18 @@ def case_dormant(c):
     expect(out == ["1", "nocore"],
            "a Python HTTPS fetch of a non-Discord URL started Argus: %s" % out)
     expect(c.recorded() == {}, "a dormant process recorded something")
+    # OTEL_SDK_DISABLED: even a Discord connection leaves Argus asleep.
+    host = "127.0.0.1:%d" % port
+    env = c.preload_env(ARGUS_DISCORD_HOSTS=host, OTEL_SDK_DISABLED="true")
+    out = c.run([PY, "-c", argus_state_script(port, host)], env).stdout.split()
+    expect(out == ["1", "nocore"], "OTEL_SDK_DISABLED=true still started Argus: %s" % out)
+    expect(c.recorded() == {}, "OTEL_SDK_DISABLED=true still captured")
+    # ... and the same connection without it does start Argus (the check above
+    # can fail).
+    env = c.preload_env(ARGUS_DISCORD_HOSTS=host)
+    out = c.run([PY, "-c", argus_state_script(port, host)], env).stdout.split()
+    expect(out[1] == "core" and int(out[0]) >= 2, "a Discord connection did not start Argus: %s"
+           % out)
 
 
 def case_eager(c):
@@ -340,6 +355,47 @@ print(json.dumps(out))
     match_streams(child, res, ["in_child"])
     expect(os.path.exists(os.path.join(c.rec, "%d.stats" % res["child"])),
            "the child's Argus did not flush at exit")
+
+
+def case_fork_real_core(c):
+    """Criterion 5 with the real core (libargus_core_record.so): after fork,
+    the parent's and the child's exports each carry their own capture."""
+    c.start_server()
+    host = "127.0.0.1:%d" % c.port
+    script = r"""
+import json, os, sys, threading
+sys.path.insert(0, %r)
+import tls_peers
+port, host = %d, %r
+def conn(name, n):
+    res = {}
+    tls_peers.run_connection(port, {"name": name, "host": host, "sni": None,
+                                    "requests": [[n, 2 * n]]}, res, threading.Lock())
+    return res[name]["read_len"]
+before = conn("before", 300000)
+pid = os.fork()
+if pid == 0:
+    sys.stdout.write(json.dumps({"child": conn("in_child", 200000)}) + "\n")
+    sys.stdout.flush()
+    sys.exit(0)
+_, status = os.waitpid(pid, 0)
+after = conn("after", 100000)
+print(json.dumps({"parent": before + after, "status": status}))
+""" % (SRC, c.port, host)
+    env = c.preload_env(ARGUS_DISCORD_HOSTS=host, ARGUS_CORE_PATH=ENV["ARGUS_RECORD_CORE"],
+                        OTEL_METRICS_EXPORTER="console", OTEL_TRACES_EXPORTER="none")
+    p = c.run([PY, "-c", script], env)
+    res = {}
+    for line in p.stdout.splitlines():
+        res.update(json.loads(line))
+    expect(res["status"] == 0, "the forked child failed")
+    exported = [int(line.split()[-2]) for line in p.stderr.splitlines()
+                if "argus_capture_bytes_total" in line and 'direction="read"' in line]
+    expect(res["child"] in exported,
+           "the child's own export of its captured bytes (%d) is missing: %s"
+           % (res["child"], exported))
+    expect(res["parent"] in exported,
+           "the parent's export after the fork (%d) is missing: %s" % (res["parent"], exported))
 
 
 def case_two_copies(c):
