@@ -188,8 +188,10 @@ class ScenarioScrapedByPrometheus(unittest.TestCase):
     def test_shard_latency_is_scraped(self):
         self.exported("discord_shard_latency_seconds")
         latency = self.query("last_over_time(discord_shard_latency_seconds[30m])")
-        self.assertEqual({r["metric"].get("shard") for r in latency}, {"0"})
-        self.assertTrue(0 <= float(latency[0]["value"][1]) < 0.05, latency)
+        by_shard = {r["metric"].get("shard"): float(r["value"][1]) for r in latency}
+        self.assertIn("0", by_shard)  # the bot identified as shard [0, 1]
+        # The simulator acknowledges heartbeats at once: a loopback round trip.
+        self.assertTrue(0 <= by_shard["0"] < 0.05, by_shard)
 
 
 if __name__ == "__main__":
