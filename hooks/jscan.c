@@ -120,6 +120,8 @@ static int next_item(struct jscan_iter *it, char close)
         if (it->buf[i] != ',')
             return -EINVAL;
         i = skip_space(it->buf, it->len, i + 1);
+        if (i >= it->len)
+            return -EINVAL;
     }
     it->first = false;
     it->pos = i;

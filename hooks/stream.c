@@ -702,7 +702,7 @@ static int msg_append(void *arg, const uint8_t *data, size_t len)
     struct msg_sink *s = arg;
     struct stream_dir *d = s->d;
 
-    if (d->msg_truncated)
+    if (d->msg_truncated || len == 0)
         return 0;
     if (d->msg_len + len > s->t->max_message) {
         /* Keep the prefix; the stream is still decoded, the rest dropped. */
@@ -797,7 +797,7 @@ static void gateway_message(struct stream_table *t, struct conn *c, enum ev_dir 
 out:
     /* Outbound payloads carry the bot token (IDENTIFY, RESUME), inbound
      * ones interaction tokens and content: none outlives its parse. */
-    if (dir == EV_DIR_OUT || strcmp(ev.u.gw.t, "INTERACTION_CREATE") == 0)
+    if (d->msg != NULL && (dir == EV_DIR_OUT || strcmp(ev.u.gw.t, "INTERACTION_CREATE") == 0))
         explicit_bzero(d->msg, d->msg_len);
     d->msg_len = 0;
     d->msg_truncated = false;
