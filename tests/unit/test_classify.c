@@ -2,9 +2,12 @@
  * hosts with and without ports, SNI vs Host header, and request heads that
  * are malformed, cut short or not HTTP/1.x at all. */
 #include <check.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
 
 #include "classify.h"
 #include "config.h"
@@ -123,6 +126,29 @@ START_TEST(an_ipv6_host_header_is_split_correctly)
 }
 END_TEST
 
+/* Every prefix of a valid head, placed so that its last byte is the last
+ * readable one before a PROT_NONE page: a read past len would crash. */
+START_TEST(no_byte_past_the_input_is_read)
+{
+    with_hosts();
+    const char *head = "GET /api/v10/users/@me HTTP/1.1\r\nHost: discord.com:443\r\n\r\n";
+    size_t page = (size_t)sysconf(_SC_PAGESIZE);
+    uint8_t *map = mmap(NULL, 2 * page, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    ck_assert_ptr_ne(map, MAP_FAILED);
+    ck_assert_int_eq(mprotect(map + page, page, PROT_NONE), 0);
+    size_t full = strlen(head);
+    for (size_t len = 0; len <= full; len++) {
+        uint8_t *at = map + page - len;
+        memcpy(at, head, len);
+        size_t got = classify_request(&cfg, at, len, host);
+        /* Only a head that reached the end of the Host line is Discord. */
+        bool complete = len >= (size_t)(strstr(head, "443\r\n") - head) + 5;
+        ck_assert_uint_eq(got != 0, complete);
+    }
+    munmap(map, 2 * page);
+}
+END_TEST
+
 static Suite *classify_suite(void)
 {
     Suite *s = suite_create("classify");
@@ -134,6 +160,7 @@ static Suite *classify_suite(void)
     tcase_add_test(tc, non_http_and_malformed_heads_are_not_discord);
     tcase_add_test(tc, only_a_bounded_head_is_looked_at);
     tcase_add_test(tc, an_ipv6_host_header_is_split_correctly);
+    tcase_add_test(tc, no_byte_past_the_input_is_read);
     suite_add_tcase(s, tc);
     return s;
 }
