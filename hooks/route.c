@@ -242,6 +242,12 @@ void route_parse(const char *method, const char *target, size_t len, struct ev_r
     if (end != NULL)
         len = (size_t)(end - target);
 
+    /* discord.js (discord-api-types' Routes) percent-encodes every argument
+     * that is not URL-safe, so "@original" and "@me" passed as arguments
+     * arrive as "%40original" and "%40me". Such a segment is matched in its
+     * decoded form; two buffers because `prev` may still point at the last. */
+    char at_segs[2][16];
+
     for (size_t i = 0; i < len;) {
         struct route_seg s;
         const char *slash;
@@ -254,6 +260,13 @@ void route_parse(const char *method, const char *target, size_t len, struct ev_r
         s.p = target + i;
         s.len = slash != NULL ? (size_t)(slash - s.p) : len - i;
         i += s.len;
+        if (s.len > 3 && s.len - 2 <= sizeof(at_segs[0]) && memcmp(s.p, "%40", 3) == 0) {
+            char *decoded = at_segs[index & 1];
+            decoded[0] = '@';
+            memcpy(decoded + 1, s.p + 3, s.len - 3);
+            s.p = decoded;
+            s.len -= 2;
+        }
 
         if (index == 0 && seg_is(s, "api")) {
             prev = s;
