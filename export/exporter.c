@@ -113,17 +113,17 @@ static void console_metrics(const struct reg_snapshot *snap)
             if (p->overflow && n < sizeof(line))
                 n += (size_t)snprintf(line + n, sizeof(line) - n, "%s" REG_OVERFLOW_KEY "=true",
                                       p->n_attrs ? "," : "");
+            const char *sep = m->unit[0] ? " " : "";
             if (n < sizeof(line)) {
                 if (m->kind == REG_HISTOGRAM)
-                    n += (size_t)snprintf(line + n, sizeof(line) - n, "} count=%llu sum=%g%s %s\n",
-                                          (unsigned long long)p->count, p->sum,
-                                          m->unit[0] ? "" : "", m->unit);
+                    n += (size_t)snprintf(line + n, sizeof(line) - n, "} count=%llu sum=%g%s%s\n",
+                                          (unsigned long long)p->count, p->sum, sep, m->unit);
                 else if (m->number == REG_NUMBER_DOUBLE)
-                    n += (size_t)snprintf(line + n, sizeof(line) - n, "} %g %s\n", p->value.dbl,
-                                          m->unit);
+                    n += (size_t)snprintf(line + n, sizeof(line) - n, "} %g%s%s\n", p->value.dbl,
+                                          sep, m->unit);
                 else
-                    n += (size_t)snprintf(line + n, sizeof(line) - n, "} %llu %s\n",
-                                          (unsigned long long)p->value.u64, m->unit);
+                    n += (size_t)snprintf(line + n, sizeof(line) - n, "} %llu%s%s\n",
+                                          (unsigned long long)p->value.u64, sep, m->unit);
             }
             if (n >= sizeof(line)) {
                 n = sizeof(line);
@@ -318,7 +318,8 @@ static void *traces_thread(void *arg)
 
 /* ---- lifecycle ----------------------------------------------------------- */
 
-static void pipeline_init(struct exporter *e, enum otlp_signal signal, unsigned exporters,
+/* Returns true when the signal asked for gRPC, which is refused. */
+static bool pipeline_init(struct exporter *e, enum otlp_signal signal, unsigned exporters,
                           const struct argus_otlp_signal *sig)
 {
     struct pipeline *p = &e->p[signal];
@@ -328,12 +329,10 @@ static void pipeline_init(struct exporter *e, enum otlp_signal signal, unsigned 
     p->console = (exporters & ARGUS_EXPORTER_CONSOLE) != 0;
     p->otlp = (exporters & ARGUS_EXPORTER_OTLP) != 0;
     if (p->otlp && sig->grpc_requested) {
-        argus_log_warn("OTEL_EXPORTER_OTLP_%sPROTOCOL=grpc is not supported (only "
-                       "http/protobuf); no %s will be sent",
-                       signal == OTLP_METRICS ? "METRICS_" : "TRACES_",
-                       signal == OTLP_METRICS ? "metrics" : "spans");
         p->otlp = false;
+        return true;
     }
+    return false;
 }
 
 struct exporter *exporter_create(const struct argus_config *cfg, struct reg *reg,
@@ -357,8 +356,15 @@ struct exporter *exporter_create(const struct argus_config *cfg, struct reg *reg
     e->failures = reg_counter(reg, "argus_export_failures_total", "Exports that failed, by reason",
                               "{export}", REG_NUMBER_U64);
 
-    pipeline_init(e, OTLP_METRICS, cfg->metrics_exporters, &cfg->metrics);
-    pipeline_init(e, OTLP_TRACES, spans != NULL ? cfg->traces_exporters : 0, &cfg->traces);
+    bool grpc_metrics = pipeline_init(e, OTLP_METRICS, cfg->metrics_exporters, &cfg->metrics);
+    bool grpc_traces =
+        pipeline_init(e, OTLP_TRACES, spans != NULL ? cfg->traces_exporters : 0, &cfg->traces);
+    if (grpc_metrics || grpc_traces)
+        argus_log_warn("OTEL_EXPORTER_OTLP_PROTOCOL=grpc is not supported (only http/protobuf); "
+                       "no %s will be sent",
+                       grpc_metrics && grpc_traces ? "metrics or spans"
+                       : grpc_metrics              ? "metrics"
+                                                   : "spans");
     struct pipeline *m = &e->p[OTLP_METRICS], *t = &e->p[OTLP_TRACES];
     if (m->otlp || m->console) {
         m->reader = reg_reader_create(reg, cfg->temporality);

@@ -90,9 +90,9 @@ static int add_header(const char *key, const char *value, void *arg)
     /* A decoded value with CR or LF would inject headers: refuse the pair. */
     if (!header_name_ok(key) || strpbrk(value, "\r\n") != NULL) {
         argus_log_once(&s->said_headers, ARGUS_LOG_WARN,
-                       "OTEL_EXPORTER_OTLP_%sHEADERS: header \"%s\" is not a valid HTTP header "
-                       "(value not shown); skipping it",
-                       s->signal == OTLP_METRICS ? "METRICS_" : "TRACES_", key);
+                       "OTEL_EXPORTER_OTLP_HEADERS (or its %s variant): \"%s\" is not a valid "
+                       "HTTP header (value not shown); not sending it",
+                       s->signal == OTLP_METRICS ? "_METRICS" : "_TRACES", key);
         return 0;
     }
     int n = snprintf(line, sizeof(line), "%s: %s", key, value);

@@ -22,6 +22,7 @@ criterion of issue 3:
                          is mapped; with it the core is
     gzip             bodies with OTEL_EXPORTER_OTLP_COMPRESSION=gzip decode
     retry_503        a 503 then 200 receiver still gets the batch
+    grpc             OTEL_EXPORTER_OTLP_PROTOCOL=grpc: one clear line, nothing sent
 Exit status 0 on success; a failed check raises with an explanation.
 """
 
@@ -315,6 +316,19 @@ def case_retry_503(preload, receiver_py, tmp):
         log = f.read().split("\n")
     check(log[0].startswith("metrics 0 503"), "first answer was not 503: %r" % log)
     check(len(r.requests()) >= 1, "no batch arrived after the 503")
+
+
+def case_grpc(preload, receiver_py, tmp):
+    r = Receiver(receiver_py, tmp)
+    try:
+        p, _ = timed_run(["sleep", "1.2"],
+                         env_for(preload, r.port, OTEL_EXPORTER_OTLP_PROTOCOL="grpc",
+                                 OTEL_METRIC_EXPORT_INTERVAL=300), 5)
+    finally:
+        r.stop()
+    lines = argus_lines(p.stderr)
+    check(len(lines) == 1 and "grpc" in lines[0], "expected one line about grpc: %r" % lines)
+    check(not os.path.exists(os.path.join(tmp, "requests.log")), "something was sent")
 
 
 CASES = {name[5:]: fn for name, fn in globals().items() if name.startswith("case_")}
