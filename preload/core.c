@@ -501,15 +501,19 @@ static void core_exit_flush(void)
     int expected = CORE_STARTED;
     if (!atomic_compare_exchange_strong(&core.state, &expected, CORE_FLUSHED))
         return;
+    uint32_t budget_ms = core.cfg->shutdown_timeout_ms;
+    uint64_t start_ns = mono_now_ns();
     atomic_store(&core.stop, true);
     if (core.host->ring != NULL)
         ring_wake(core.host->ring);
     /* A quarter of the shutdown budget for the decoder's last records and
      * lifecycle ends; the rest is the final export's. */
-    wait_for_decoder(core.cfg->shutdown_timeout_ms / 4);
+    wait_for_decoder(budget_ms / 4);
     prom_stop(core.prom); /* before the final export: no scrape races it */
     core.prom = NULL;
-    exporter_shutdown(core.exporter, core.cfg->shutdown_timeout_ms);
+    /* ARGUS_SHUTDOWN_TIMEOUT_MS bounds the whole exit, not each step. */
+    uint64_t spent_ms = (mono_now_ns() - start_ns) / 1000000ull;
+    exporter_shutdown(core.exporter, spent_ms < budget_ms ? (uint32_t)(budget_ms - spent_ms) : 0);
 }
 
 static void core_fork_child(void)
