@@ -1,0 +1,377 @@
+#!/usr/bin/python3
+"""Issue 7, criterion 1: what Argus exported equals the simulator's ground truth.
+
+    test_lifecycles.py BOT BUILD_DIR [SCENARIO]
+
+BOT is dpy or djs; SCENARIO a name in scripts/sim/scenarios/ (default main).
+One run of the real bot under the preload (tests/e2e/run_scenario.py), with
+Argus' deadlines set to the scenario's (ARGUS_PREFIX_TIMEOUT_S,
+ARGUS_DEFERRED_TIMEOUT_S), then the last OTLP metrics export (the one made at
+exit, after every lifecycle ended) and every exported span are compared with
+truth.json:
+
+  - every lifecycle counter equals the truth exactly: interactions received by
+    type, outcomes by type, application and prefix commands by name and
+    outcome, command errors by error type; REST requests by method, route and
+    status; 429s; gateway dispatches by event; reconnects;
+  - histogram counts match exactly and sums within 20 % (or 50 ms, for sums of
+    a few milliseconds, where 20 % is below the scheduling noise);
+  - the guild count, the shard count, a latency gauge per shard within 50 ms of
+    the simulator's round trip (loopback: ~0), disconnects by close code (plus
+    at most the bot's own close at exit, which the truth, written before the
+    bot stops, cannot contain);
+  - exactly one SERVER span per lifecycle (none for autocomplete) with the
+    right name, command and outcome, and as many CLIENT children as REST calls
+    carried its token (callback, late callbacks, follow-ups) or answered it
+    (prefix replies, 429s included).
+
+Prefix command labels follow the inference rule of issue 7: a name is a label
+once a command of that name was answered; before that a timeout is _unknown.
+Runs leave everything in BUILD_DIR/e2e/lifecycles/<bot>-<scenario>/.
+"""
+
+import collections
+import glob
+import json
+import os
+import re
+import subprocess
+import sys
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(os.path.dirname(HERE))
+PYTHON = "/usr/bin/python3"
+
+KIND_TYPE = {"command": "application_command", "component": "component",
+             "autocomplete": "autocomplete", "modal_submit": "modal_submit"}
+SPAN_KIND_SERVER, SPAN_KIND_CLIENT = 2, 3
+# Mirrors LC_DECISION_DELAY_NS (hooks/lc.h): Argus decides a timeout this
+# long after the deadline, which orders it after answers that came meanwhile.
+DECISION_DELAY_S = 2.0
+LABEL_RE = re.compile(r"^[a-z0-9_-]{1,32}$")
+SUM_REL_TOLERANCE = 0.20
+SUM_ABS_TOLERANCE_S = 0.05
+LATENCY_TOLERANCE_S = 0.05
+
+
+class Failures:
+    def __init__(self):
+        self.messages = []
+        self.checks = 0
+
+    def equal(self, what, got, want):
+        self.checks += 1
+        if got != want:
+            self.messages.append(f"{what}: exported {got!r}, truth {want!r}")
+
+    def check(self, condition, message):
+        self.checks += 1
+        if not condition:
+            self.messages.append(message)
+
+
+# ---- reading what Argus exported ------------------------------------------------
+
+def load_metrics(out):
+    """{name: [(attrs without cluster, point)]} from the last export."""
+    files = sorted(glob.glob(os.path.join(out, "otlp", "metrics-*.json")))
+    if not files:
+        return None
+    with open(files[-1]) as f:
+        export = json.load(f)
+    metrics = collections.defaultdict(list)
+    for rm in export["resource_metrics"]:
+        for scope in rm["scopes"]:
+            for metric in scope["metrics"]:
+                for point in metric["points"]:
+                    attrs = {k: v for k, v in point["attributes"].items() if k != "cluster"}
+                    metrics[metric["name"]].append((attrs, point))
+    return metrics
+
+
+def load_spans(out):
+    spans = []
+    for path in sorted(glob.glob(os.path.join(out, "otlp", "traces-*.json"))):
+        with open(path) as f:
+            export = json.load(f)
+        for rs in export["resource_spans"]:
+            for scope in rs["scopes"]:
+                spans.extend(scope["spans"])
+    return spans
+
+
+def counter_map(metrics, name, keys):
+    """{tuple of the keys' values: value} for a counter or gauge."""
+    out = {}
+    for attrs, point in metrics.get(name, []):
+        value = point.get("as_int", point.get("as_double"))
+        out[tuple(attrs.get(k) for k in keys)] = int(value) if "as_int" in point else value
+    return out
+
+
+def histogram_map(metrics, name, key):
+    return {attrs.get(key): (int(point["count"]), float(point.get("sum", 0.0)))
+            for attrs, point in metrics.get(name, [])}
+
+
+def normalise_route(route):
+    """Argus' templates name their ids ({channel_id}); the simulator's say {id}."""
+    return re.sub(r"\{(?!token\})[a-z_]+\}", "{id}", route)
+
+
+# ---- what the truth implies ---------------------------------------------------------
+
+def error_type(code, status):
+    return str(code) if code else f"http_{status}"
+
+
+def expected_interactions(truth):
+    exp = {"received": collections.Counter(), "responses": collections.Counter(),
+           "app": collections.Counter(), "errors": collections.Counter(),
+           "app_duration": collections.defaultdict(list),
+           "response_count": collections.Counter(), "spans": collections.Counter()}
+    for r in truth["interactions"]:
+        if r["dispatched_at"] is None:
+            continue
+        kind = KIND_TYPE[r["kind"]]
+        outcome = r["outcome"]
+        exp["received"][(kind, "received")] += 1
+        exp["responses"][(kind, outcome)] += 1
+        if r["callback_at"] is not None or r["late_callbacks"]:
+            exp["response_count"][kind] += 1
+        children = (1 if r["callback_at"] is not None else 0) + len(r["late_callbacks"]) + \
+            r["webhook_calls"]
+        if r["kind"] == "command":
+            name = r["name"]
+            exp["app"][(name, outcome)] += 1
+            exp["app_duration"][name].append(r["closed_at"] - r["dispatched_at"])
+            if outcome == "timeout":
+                exp["errors"][(name, "timeout")] += 1
+            elif outcome == "error":
+                if r["completed_at"] is not None:
+                    exp["errors"][(name, error_type(0, r["completion_status"]))] += 1
+                else:
+                    exp["errors"][(name, error_type(r["callback_code"], r["callback_status"]))] += 1
+            exp["spans"][("discord.app_command", name, outcome, children)] += 1
+        elif r["kind"] != "autocomplete":
+            exp["spans"][("discord.interaction", None, outcome, children)] += 1
+    return exp
+
+
+def expected_prefix(truth):
+    """Labels by the inference rule, in the order Argus decides outcomes."""
+    exp = {"commands": collections.Counter(), "errors": collections.Counter(),
+           "duration": collections.defaultdict(list), "spans": collections.Counter()}
+    records = [r for r in truth["prefix_commands"] if r["dispatched_at"] is not None]
+    # The simulator answers a scripted 429 before the reply reaches the truth
+    # (reply_attempts leaves it out), but the 429'd request carried the same
+    # reference, so Argus makes it a child: give each 429 on the messages
+    # route to the command that was open in that moment.
+    limited = [x["at"] for x in truth["rest"]["rate_limited"]
+               if x["route"] == "POST /channels/{id}/messages"]
+    records.sort(key=lambda r: r["closed_at"] + (DECISION_DELAY_S if r["outcome"] == "timeout"
+                                                 else 0.0))
+    learned = set()
+    for r in records:
+        name, outcome = r["command"].lower(), r["outcome"]
+        answered = outcome in ("success", "error")
+        if name in learned:
+            label = name
+        elif not answered:
+            label = "_unknown"
+        elif LABEL_RE.match(name):
+            learned.add(name)
+            label = name
+        else:
+            label = "_other"
+        exp["commands"][(label, outcome)] += 1
+        exp["duration"][label].append(r["closed_at"] - r["dispatched_at"])
+        if outcome == "timeout":
+            exp["errors"][(label, "timeout")] += 1
+        elif outcome == "error":
+            exp["errors"][(label, error_type(0, r["reply_status"]))] += 1
+        retried = sum(1 for at in limited if r["dispatched_at"] <= at <= r["closed_at"])
+        exp["spans"][("discord.command", label, outcome, r["reply_attempts"] + retried)] += 1
+    return exp
+
+
+# ---- the comparison -------------------------------------------------------------------
+
+def compare_histograms(f, what, exported, durations):
+    for name, values in sorted(durations.items()):
+        count, total = exported.get(name, (0, 0.0))
+        f.equal(f"{what}{{{name}}} count", count, len(values))
+        want = sum(values)
+        f.check(abs(total - want) <= max(SUM_REL_TOLERANCE * want, SUM_ABS_TOLERANCE_S),
+                f"{what}{{{name}}} sum: exported {total:.3f}, truth {want:.3f}")
+    for name in sorted(set(exported) - set(durations)):
+        f.check(False, f"{what}{{{name}}}: exported, not in the truth")
+
+
+def compare_lifecycles(f, metrics, truth):
+    inter = expected_interactions(truth)
+    prefix = expected_prefix(truth)
+    f.equal("discord_interactions_total",
+            counter_map(metrics, "discord_interactions_total", ["type", "status"]),
+            dict(inter["received"]))
+    f.equal("discord_interaction_responses_total",
+            counter_map(metrics, "discord_interaction_responses_total", ["type", "status"]),
+            dict(inter["responses"]))
+    f.equal("discord_app_commands_total",
+            counter_map(metrics, "discord_app_commands_total", ["command", "status"]),
+            dict(inter["app"]))
+    f.equal("discord_commands_total",
+            counter_map(metrics, "discord_commands_total", ["command", "status"]),
+            dict(prefix["commands"]))
+    f.equal("discord_command_errors_total",
+            counter_map(metrics, "discord_command_errors_total", ["command", "error_type"]),
+            dict(inter["errors"] + prefix["errors"]))
+    compare_histograms(f, "discord_app_command_duration_seconds",
+                       histogram_map(metrics, "discord_app_command_duration_seconds", "command"),
+                       inter["app_duration"])
+    compare_histograms(f, "discord_command_duration_seconds",
+                       histogram_map(metrics, "discord_command_duration_seconds", "command"),
+                       prefix["duration"])
+    counts = {k: v[0] for k, v in
+              histogram_map(metrics, "discord_interaction_response_seconds", "type").items()}
+    f.equal("discord_interaction_response_seconds counts", counts, dict(inter["response_count"]))
+    return inter["spans"] + prefix["spans"]
+
+
+def compare_rest_and_gateway(f, metrics, truth):
+    exported = collections.Counter()
+    for (method, route, status), n in counter_map(
+            metrics, "discord_http_requests_total", ["method", "route", "status"]).items():
+        exported[(method, normalise_route(route), int(status))] += n
+    want = {(r["method"], r["route"], r["status"]): r["count"] for r in truth["rest"]["requests"]}
+    f.equal("discord_http_requests_total", dict(exported), want)
+    durations = histogram_map(metrics, "discord_http_request_duration_seconds", "route")
+    f.equal("discord_http_request_duration_seconds total count",
+            sum(c for c, _ in durations.values()),
+            sum(n for (_, _, status), n in want.items() if status > 0))
+    f.equal("discord_ratelimits_total (all)",
+            sum(counter_map(metrics, "discord_ratelimits_total", ["route", "scope"]).values()),
+            len(truth["rest"]["rate_limited"]))
+    events = {k[0]: v for k, v in
+              counter_map(metrics, "discord_gateway_events_total", ["event"]).items()}
+    if truth["dispatches_replayed"] == 0:
+        f.equal("discord_gateway_events_total", events, truth["dispatches"])
+    else:
+        f.equal("discord_gateway_events_total (all)", sum(events.values()),
+                truth["dispatches_total"] + truth["dispatches_replayed"])
+
+
+def compare_shards(f, metrics, truth):
+    gw = truth["gateway"]
+    conns = gw["connections"]
+    shards = {c["shard"][0] for c in conns if c.get("shard")}
+    identifies = collections.Counter(c["shard"][0] for c in conns
+                                     if c.get("identified") and c.get("shard"))
+    reconnects = gw["resumes"] + sum(n - 1 for n in identifies.values())
+    got = counter_map(metrics, "discord_shard_reconnects_total", ["shard"])
+    f.equal("discord_shard_reconnects_total (all)", sum(got.values()), reconnects)
+
+    want_codes = collections.Counter()
+    still_open = 0
+    for c in conns:
+        if c["closed_at"] is None:
+            still_open += 1
+            continue
+        code = c.get("client_close_code") or c.get("server_close_code") or 1006
+        want_codes[(str(c["shard"][0]) if c.get("shard") else None, str(code))] += 1
+    got_codes = counter_map(metrics, "discord_shard_disconnects_total", ["shard", "code"])
+    for key, n in want_codes.items():
+        f.check(got_codes.get(key, 0) >= n,
+                f"discord_shard_disconnects_total{key}: exported {got_codes.get(key, 0)}, "
+                f"truth {n}")
+    extra = sum(got_codes.values()) - sum(want_codes.values())
+    f.check(0 <= extra <= still_open,
+            f"discord_shard_disconnects_total: {extra} beyond the truth, "
+            f"{still_open} connections were open when it was written")
+
+    guilds = counter_map(metrics, "discord_guilds", [])
+    f.equal("discord_guilds", guilds.get((), None), truth["guilds"])
+    counts = {c["shard"][1] for c in conns if c.get("shard")}
+    if len(counts) == 1:
+        f.equal("discord_shards_configured",
+                counter_map(metrics, "discord_shards_configured", []).get((), None), counts.pop())
+    latency = counter_map(metrics, "discord_shard_latency_seconds", ["shard"])
+    for shard in sorted(shards):
+        value = latency.get((str(shard),))
+        f.check(value is not None and 0 <= value <= LATENCY_TOLERANCE_S,
+                f"discord_shard_latency_seconds{{shard={shard}}}: {value!r}, want the "
+                f"loopback round trip within {LATENCY_TOLERANCE_S} s")
+
+
+def compare_spans(f, spans, expected):
+    children = collections.Counter(s.get("parent_span_id") for s in spans
+                                   if s["kind"] == SPAN_KIND_CLIENT)
+    exported = collections.Counter()
+    for s in spans:
+        if s["kind"] != SPAN_KIND_SERVER:
+            continue
+        attrs = s["attributes"]
+        exported[(s["name"], attrs.get("discord.command")
+                  if s["name"] != "discord.interaction" else None,
+                  attrs.get("discord.outcome"), children[s["span_id"]])] += 1
+        f.check(attrs.get("discord.outcome") == "success" or
+                (s.get("status", {}).get("code") == 2 and "error.type" in attrs),
+                f"span {s['name']} {attrs.get('discord.command')}: a failure without "
+                f"status ERROR and error.type")
+        f.check("discord.guild_id" not in attrs, "discord.guild_id on a span without "
+                "ARGUS_ENABLE_PER_GUILD")
+    f.equal("server spans (name, command, outcome, children)", dict(exported), dict(expected))
+    parents = {s["span_id"] for s in spans if s["kind"] == SPAN_KIND_SERVER}
+    orphans = [s["name"] for s in spans
+               if s["kind"] == SPAN_KIND_CLIENT and s.get("parent_span_id") not in parents]
+    f.equal("client spans without their server span", orphans, [])
+
+
+def compare(out):
+    with open(os.path.join(out, "truth.json")) as fp:
+        truth = json.load(fp)
+    metrics = load_metrics(out)
+    if metrics is None:
+        print(f"FAIL: no metrics export in {out}/otlp")
+        return None
+    f = Failures()
+    expected_spans = compare_lifecycles(f, metrics, truth)
+    compare_rest_and_gateway(f, metrics, truth)
+    compare_shards(f, metrics, truth)
+    compare_spans(f, load_spans(out), expected_spans)
+    for message in f.messages:
+        print("FAIL:", message)
+    return f
+
+
+def main(argv):
+    if len(argv) == 3 and argv[1] == "--compare":
+        # Re-check a finished run's folder (for working on this test).
+        f = compare(argv[2])
+        return 1 if f is None or f.messages else 0
+    if len(argv) < 3 or argv[1] not in ("dpy", "djs"):
+        print(__doc__)
+        return 2
+    bot, build = argv[1], os.path.abspath(argv[2])
+    scenario = argv[3] if len(argv) > 3 else "main"
+    with open(os.path.join(ROOT, "scripts", "sim", "scenarios", scenario + ".json")) as fp:
+        spec = json.load(fp)
+    out = os.path.join(build, "e2e", "lifecycles", f"{bot}-{scenario}")
+    command = [PYTHON, os.path.join(HERE, "run_scenario.py"), "--bot", bot, "--scenario",
+               scenario, "--build", build, "--out", out, "--preload",
+               "--bot-env", f"ARGUS_PREFIX_TIMEOUT_S={int(spec['prefix_deadline_s'])}",
+               "--bot-env", f"ARGUS_DEFERRED_TIMEOUT_S={int(spec['followup_deadline_s'])}"]
+    print("+", " ".join(command), flush=True)
+    status = subprocess.call(command)
+    if status != 0:
+        print(f"FAIL: the scenario did not complete (see {out}/run.json)")
+        return 1
+    f = compare(out)
+    if f is None:
+        return 1
+    print(f"{bot} {scenario}: {f.checks - len(f.messages)}/{f.checks} checks passed ({out})")
+    return 1 if f.messages else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv))
