@@ -211,7 +211,9 @@ static void cap_new_connection(struct conn_table *t, const struct sym_ssl *lib, 
     uint64_t evicted = 0;
 
     if (!cap_is_discord(lib, ssl, dir, buf, n, host) || argus_activate() != 0) {
-        if (conn_insert(t, ssl, CONN_F_IGNORED, &evicted) == 0)
+        /* Argus' own connections (libcurl to the collector) are not the
+         * bot's, so they are not counted as ignored either. */
+        if (conn_insert(t, ssl, CONN_F_IGNORED, &evicted) == 0 && !argus_on_argus_thread)
             atomic_fetch_add_explicit(&cap_stats->connections_ignored, 1, memory_order_relaxed);
         goto out;
     }

@@ -291,6 +291,7 @@ static void argus_atfork_child(void)
     if (ops != NULL && ops->fork_child != NULL)
         ops->fork_child();
     atomic_store_explicit(&argus_ops, NULL, memory_order_relaxed);
+    sym_fork_child();
     cap_fork_child();
     memset(&argus_host, 0, sizeof(argus_host));
     atomic_store_explicit(&argus_stats.captured_bytes[0], 0, memory_order_relaxed);

@@ -45,6 +45,11 @@ static void sym_lock_drop(void)
     atomic_flag_clear_explicit(&sym_lock, memory_order_release);
 }
 
+void sym_fork_child(void)
+{
+    sym_lock_drop();
+}
+
 /* Fills *lib from a handle on one libssl. Returns false if the handle does
  * not look like libssl at all. */
 static bool sym_fill(struct sym_ssl *lib, void *handle, bool primary)

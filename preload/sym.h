@@ -85,4 +85,9 @@ static inline const struct sym_ssl *sym_for_caller(const void *ret_addr)
 /* The primary libssl, resolving it if needed; NULL if none is loaded yet. */
 const struct sym_ssl *sym_primary(void);
 
+/* fork() child: another thread of the parent may have held the resolution
+ * lock at the fork; it no longer exists, so the lock is released. What it was
+ * resolving is redone by the next new call site (resolution is idempotent). */
+void sym_fork_child(void);
+
 #endif

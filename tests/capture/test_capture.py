@@ -47,9 +47,11 @@ class Case:
         self.server = None
         self.port = None
 
-    def start_server(self):
+    def start_server(self, log=None):
         portfile = os.path.join(self.dir, "port")
         env = {k: v for k, v in ENV.items() if k != "LD_PRELOAD"}
+        if log:
+            env["TLS_PEERS_LOG"] = log
         self.server = subprocess.Popen([PY, PEERS, "server", portfile, self.cert, self.key],
                                        env=env)
         for _ in range(500):
@@ -396,6 +398,46 @@ print(json.dumps({"parent": before + after, "status": status}))
            % (res["child"], exported))
     expect(res["parent"] in exported,
            "the parent's export after the fork (%d) is missing: %s" % (res["parent"], exported))
+
+
+def case_own_tls_not_captured(c):
+    """Argus' own HTTPS (libcurl exporting OTLP to a collector that is also a
+    configured Discord host) passes through the hooks uncaptured."""
+    log = os.path.join(c.dir, "requests.log")
+    c.start_server(log)
+    host = "127.0.0.1:%d" % c.port
+    script = r"""
+import json, os, sys, threading, time
+sys.path.insert(0, %r)
+import tls_peers
+port, host, log = %d, %r, %r
+def conn(name, n):
+    res = {}
+    tls_peers.run_connection(port, {"name": name, "host": host, "sni": None,
+                                    "requests": [[n, 2 * n]]}, res, threading.Lock())
+    return res[name]
+a = conn("first", 50000)
+deadline = time.monotonic() + 30
+while time.monotonic() < deadline:  # await the exporter's first HTTPS POST
+    if os.path.exists(log) and "/v1/metrics" in open(log).read():
+        break
+    time.sleep(0.05)
+b = conn("second", 20000)
+print(json.dumps({"read": a["read_len"] + b["read_len"], "write": a["write_len"] + b["write_len"]}))
+""" % (SRC, c.port, host, log)
+    env = c.preload_env(ARGUS_DISCORD_HOSTS=host, ARGUS_CORE_PATH=ENV["ARGUS_RECORD_CORE"],
+                        OTEL_EXPORTER_OTLP_ENDPOINT="https://" + host,
+                        OTEL_EXPORTER_OTLP_CERTIFICATE=c.cert, OTEL_METRIC_EXPORT_INTERVAL=200,
+                        OTEL_METRICS_EXPORTER="otlp,console", OTEL_TRACES_EXPORTER="none")
+    p = c.run([PY, "-c", script], env)
+    bot = json.loads(p.stdout)
+    expect("/v1/metrics" in open(log).read(), "the exporter's HTTPS never reached the server")
+    last = {}
+    for line in p.stderr.splitlines():
+        if "argus_capture_bytes_total" in line:
+            last["read" if 'direction="read"' in line else "write"] = int(line.split()[-2])
+    expect(last == bot, "captured bytes %s are not exactly the bot's own %s: Argus' TLS was "
+           "captured" % (last, bot))
 
 
 def case_two_copies(c):

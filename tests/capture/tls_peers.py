@@ -4,7 +4,8 @@ server PORTFILE CERT KEY
     A threaded TLS server on 127.0.0.1 (port written to PORTFILE). Each
     connection carries requests "POST / HTTP/1.1 ... Content-Length: N,
     X-Reply: M" + N bytes; each is answered with "HTTP/1.1 200" + M
-    pseudo-random bytes. Runs without the preload.
+    pseudo-random bytes. Runs without the preload. With TLS_PEERS_LOG set,
+    appends each request line to that file (tests await an OTLP export).
 
 client PORT SPEC_JSON
     Runs the connections described in SPEC_JSON, one thread each, and prints
@@ -54,6 +55,10 @@ def _serve_one(conn):
             head, buf = _read_head(conn, buf)
             if head is None:
                 return
+            log = os.environ.get("TLS_PEERS_LOG")
+            if log:
+                with open(log, "a") as f:
+                    f.write(head.split("\r\n", 1)[0] + "\n")
             body_len = int(_header(head, "content-length") or 0)
             reply_len = int(_header(head, "x-reply") or 0)
             while len(buf) < body_len:
