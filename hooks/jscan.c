@@ -188,13 +188,6 @@ int jscan_find(const char *buf, size_t len, const char *name, struct jscan_span 
     return rc;
 }
 
-bool jscan_key_is(const struct jscan_span *key, const char *name)
-{
-    size_t n = strlen(name);
-
-    return key->len == n && memcmp(key->p, name, n) == 0;
-}
-
 int jscan_u64(const struct jscan_span *v, uint64_t *out)
 {
     uint64_t x = 0;

@@ -57,8 +57,14 @@ int jscan_array_next(struct jscan_iter *it, struct jscan_span *val);
  * [buf, buf + len). Returns 1 and fills *val, 0 if absent, -EINVAL. */
 int jscan_find(const char *buf, size_t len, const char *name, struct jscan_span *val);
 
-/* Key equality on the raw key (a key with escapes never matches). */
-bool jscan_key_is(const struct jscan_span *key, const char *name);
+/* Key equality on the raw key (a key with escapes never matches). Inline so
+ * the length of a literal name folds to a constant on the hot path. */
+static inline bool jscan_key_is(const struct jscan_span *key, const char *name)
+{
+    size_t n = __builtin_strlen(name);
+
+    return key->len == n && __builtin_memcmp(key->p, name, n) == 0;
+}
 
 /* Value helpers. A snowflake may be a JSON string of digits or a number. */
 int jscan_u64(const struct jscan_span *v, uint64_t *out);

@@ -64,6 +64,8 @@ struct zs {
     void *zstd;      /* ZSTD_DStream */
     uint8_t tail[4]; /* last compressed bytes seen (zlib-stream flush marker) */
     uint8_t tail_len;
+    uint8_t header[2]; /* zlib-stream: the zlib header, checked then skipped */
+    uint8_t header_seen;
     uint64_t in_bytes, out_bytes;
 };
 
