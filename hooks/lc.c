@@ -62,6 +62,7 @@
 #define LC_NONE UINT32_MAX
 #define LC_NS_PER_S 1000000000ull
 #define LC_NO_DUE UINT64_MAX
+#define LC_ENDED_PREFIX_IDS 64
 
 enum lc_kind {
     LC_KIND_INTERACTION = 0,
@@ -162,6 +163,10 @@ struct lc {
     uint64_t next_due_ns;
     bool shut_down;
     uint64_t bot_id;
+    /* Message ids of the last prefix commands that ended: a second reply to
+     * one of them must not be taken for the answer to another command. */
+    uint64_t ended_prefix[LC_ENDED_PREFIX_IDS];
+    unsigned ended_prefix_next;
     struct lc_bot_info info;
     atomic_bool said_index_full;
 
@@ -240,6 +245,10 @@ static void lc_unlink(struct lc *lc, uint32_t i)
 static void lc_free(struct lc *lc, struct lc_entry *e)
 {
     uint32_t i = (uint32_t)(e - lc->entries);
+    if (e->kind == LC_KIND_PREFIX) {
+        lc->ended_prefix[lc->ended_prefix_next] = e->key;
+        lc->ended_prefix_next = (lc->ended_prefix_next + 1) % LC_ENDED_PREFIX_IDS;
+    }
     lc_unlink(lc, i);
     lc_map_del(&lc->by_key, e->key);
     if (e->token_hash)
@@ -433,7 +442,9 @@ static void lc_push_server(struct lc *lc, const struct lc_entry *e)
         int ev = span_add_event(s, s->end_unix_ns, "discord.timeout");
         if (ev >= 0)
             span_event_set_str(s, ev, "discord.deadline",
-                               e->initial.request_ns ? "deferred" : "initial_response");
+                               e->kind == LC_KIND_PREFIX ? "answer"
+                               : e->initial.request_ns   ? "deferred"
+                                                         : "initial_response");
     }
     if (e->late.request_ns)
         lc_span_answer_event(s, e, "discord.late_response", &e->late);
@@ -500,6 +511,8 @@ static void lc_late_answer(struct lc *lc, struct lc_entry *e, const struct lc_an
         lc_time_out(lc, e);
     if (!e->late.request_ns)
         e->late = *a;
+    else if (!e->completion.request_ns)
+        e->completion = *a; /* a late deferral's follow-up */
     if (e->kind == LC_KIND_PREFIX)
         lc_prefix_label(&lc->labels, e->name, true); /* the bot does know this command */
     if (final)
@@ -608,7 +621,9 @@ static void lc_on_message_create(struct lc *lc, const struct argus_event *ev)
 
 /* The prefix command a bot message in channel answers: the one it references,
  * else the oldest unanswered one in that channel (ctx.send has no reference),
- * else one that timed out there and has no late answer yet. */
+ * else one that timed out there and has no late answer yet. A reply to a
+ * command that already ended (a second answer) answers nothing; a reply to
+ * any other message (a quote) may still answer the channel's command. */
 static struct lc_entry *lc_prefix_for_message(struct lc *lc, uint64_t channel_id,
                                               uint64_t ref_message_id)
 {
@@ -616,6 +631,10 @@ static struct lc_entry *lc_prefix_for_message(struct lc *lc, uint64_t channel_id
     struct lc_entry *e = lc_find(lc, &lc->by_key, ref_message_id, LC_KIND_PREFIX);
     if (e)
         return e;
+    for (unsigned i = 0; ref_message_id && i < LC_ENDED_PREFIX_IDS; i++) {
+        if (lc->ended_prefix[i] == ref_message_id)
+            return NULL;
+    }
     for (uint32_t i = lc->head; i != LC_NONE; i = lc->entries[i].next) {
         e = &lc->entries[i];
         if (e->kind != LC_KIND_PREFIX || e->channel_id != channel_id)

@@ -851,6 +851,43 @@ START_TEST(prefix_allow_list_replaces_inference)
 }
 END_TEST
 
+START_TEST(a_second_reply_to_an_ended_command_answers_no_other)
+{
+    start();
+    message(0, 560, 67, "!help", false);
+    reply(100, 200, 67, 560, 200);
+    message(300, 561, 67, "!slow", false);
+    reply(400, 500, 67, 560, 200); /* help's second message, not slow's answer */
+    ck_assert_uint_eq(n_points("discord_commands_total"), 1);
+    reply(600, 700, 67, 999, 200); /* a reply quoting another message answers slow */
+    ck_assert_uint_eq(
+        counter("discord_commands_total", "command", "slow", "status", "success", NULL), 1);
+    stop();
+}
+END_TEST
+
+START_TEST(a_late_deferral_keeps_timeout_and_records_its_completion)
+{
+    start();
+    interaction(0, 22, 0xac, APP, "slowpoke");
+    callback(3500, 3600, 22, 0xac, 5, 204, 0); /* Discord accepted it here */
+    ck_assert_uint_eq(
+        counter("discord_app_commands_total", "command", "slowpoke", "status", "timeout", NULL), 1);
+    pop_spans();
+    ck_assert_uint_eq(n_popped, 1); /* the callback child; the server span waits */
+    followup(5000, 5100, 0xac, 200);
+    ck_assert_uint_eq(
+        counter("discord_app_commands_total", "command", "slowpoke", "status", "success", NULL), 0);
+    pop_spans();
+    const struct span *s = span_named("discord.app_command");
+    ck_assert_ptr_nonnull(s);
+    ck_assert_ptr_nonnull(span_event_named(s, "discord.late_response"));
+    ck_assert_ptr_nonnull(span_event_named(s, "discord.completion"));
+    ck_assert(span_str_is(s, "discord.outcome", "timeout"));
+    stop();
+}
+END_TEST
+
 /* ---- bounds, exit ------------------------------------------------------------------ */
 
 START_TEST(a_full_table_evicts_the_oldest_and_counts_it)
@@ -1169,6 +1206,8 @@ int main(void)
     tcase_add_test(tc, prefix_command_times_out_and_stays_unknown_until_answered);
     tcase_add_test(tc, prefix_labels_are_bounded_and_mentions_count);
     tcase_add_test(tc, prefix_allow_list_replaces_inference);
+    tcase_add_test(tc, a_second_reply_to_an_ended_command_answers_no_other);
+    tcase_add_test(tc, a_late_deferral_keeps_timeout_and_records_its_completion);
     tcase_add_test(tc, a_full_table_evicts_the_oldest_and_counts_it);
     tcase_add_test(tc, shutdown_abandons_what_is_still_open);
     tcase_add_test(tc, spans_follow_the_sampler_and_the_per_guild_switch);
