@@ -376,9 +376,21 @@ static bool name_valid(const char *name)
     return true;
 }
 
-static struct reg_metric *metric_define(struct reg *r, enum reg_kind kind, const char *name,
-                                        const char *description, const char *unit,
-                                        enum reg_number number)
+/* What a definition sets besides the names; everything is in place before
+ * the metric is published in r->metrics, so a concurrent reader never sees a
+ * half-defined instrument. */
+struct metric_shape {
+    enum reg_kind kind;
+    enum reg_number number;
+    unsigned flags;
+    const double *bounds;
+    unsigned n_bounds;
+    reg_observe_fn fn;
+    void *fn_arg;
+};
+
+static struct reg_metric *metric_define(struct reg *r, const char *name, const char *description,
+                                        const char *unit, const struct metric_shape *shape)
 {
     struct reg_metric *m = NULL;
     if (r == NULL || !name_valid(name))
@@ -394,8 +406,14 @@ static struct reg_metric *metric_define(struct reg *r, enum reg_kind kind, const
     if (m == NULL)
         goto out;
     m->reg = r;
-    m->kind = kind;
-    m->number = number;
+    m->kind = shape->kind;
+    m->number = shape->number;
+    m->flags = shape->flags;
+    if (shape->n_bounds > 0)
+        memcpy(m->bounds, shape->bounds, shape->n_bounds * sizeof(double));
+    m->n_bounds = shape->n_bounds;
+    m->fn = shape->fn;
+    m->fn_arg = shape->fn_arg;
     m->overflow_index = -1;
     m->defined_ns = now_realtime_ns();
     m->name = strdup(name);
@@ -416,10 +434,9 @@ out:
 struct reg_metric *reg_counter(struct reg *r, const char *name, const char *description,
                                const char *unit, enum reg_number number)
 {
-    struct reg_metric *m = metric_define(r, REG_COUNTER, name, description, unit, number);
-    if (m != NULL)
-        m->flags = REG_F_CLUSTER;
-    return m;
+    const struct metric_shape shape = {
+        .kind = REG_COUNTER, .number = number, .flags = REG_F_CLUSTER};
+    return metric_define(r, name, description, unit, &shape);
 }
 
 struct reg_metric *reg_histogram(struct reg *r, const char *name, const char *description,
@@ -431,53 +448,36 @@ struct reg_metric *reg_histogram(struct reg *r, const char *name, const char *de
         if (!isfinite(bounds[i]) || (i > 0 && !(bounds[i] > bounds[i - 1])))
             return NULL;
     }
-    struct reg_metric *m =
-        metric_define(r, REG_HISTOGRAM, name, description, unit, REG_NUMBER_DOUBLE);
-    if (m != NULL) {
-        /* Written before any recording can see the metric: the pointer is
-         * only returned below, and readers skip a histogram with no series. */
-        memcpy(m->bounds, bounds, n_bounds * sizeof(double));
-        m->n_bounds = n_bounds;
-        m->flags = REG_F_CLUSTER;
-    }
-    return m;
-}
-
-static struct reg_metric *async_define(struct reg *r, enum reg_kind kind, const char *name,
-                                       const char *description, const char *unit,
-                                       enum reg_number number, unsigned flags, reg_observe_fn fn,
-                                       void *arg)
-{
-    if (fn == NULL)
-        return NULL;
-    struct reg_metric *m = metric_define(r, kind, name, description, unit, number);
-    if (m != NULL) {
-        pthread_mutex_lock(&r->lock);
-        m->flags = flags;
-        m->fn = fn;
-        m->fn_arg = arg;
-        pthread_mutex_unlock(&r->lock);
-    }
-    return m;
+    const struct metric_shape shape = {.kind = REG_HISTOGRAM,
+                                       .number = REG_NUMBER_DOUBLE,
+                                       .flags = REG_F_CLUSTER,
+                                       .bounds = bounds,
+                                       .n_bounds = n_bounds};
+    return metric_define(r, name, description, unit, &shape);
 }
 
 struct reg_metric *reg_gauge(struct reg *r, const char *name, const char *description,
                              const char *unit, enum reg_number number, unsigned flags,
                              reg_observe_fn fn, void *arg)
 {
-    return async_define(r, REG_GAUGE, name, description, unit, number, flags, fn, arg);
+    const struct metric_shape shape = {
+        .kind = REG_GAUGE, .number = number, .flags = flags, .fn = fn, .fn_arg = arg};
+    return fn != NULL ? metric_define(r, name, description, unit, &shape) : NULL;
 }
 
 struct reg_metric *reg_observable_counter(struct reg *r, const char *name, const char *description,
                                           const char *unit, enum reg_number number, unsigned flags,
                                           reg_observe_fn fn, void *arg)
 {
-    return async_define(r, REG_OBSERVABLE_COUNTER, name, description, unit, number, flags, fn, arg);
+    const struct metric_shape shape = {
+        .kind = REG_OBSERVABLE_COUNTER, .number = number, .flags = flags, .fn = fn, .fn_arg = arg};
+    return fn != NULL ? metric_define(r, name, description, unit, &shape) : NULL;
 }
 
 struct reg_metric *reg_info(struct reg *r, const char *name, const char *description)
 {
-    return metric_define(r, REG_INFO, name, description, "", REG_NUMBER_U64);
+    const struct metric_shape shape = {.kind = REG_INFO, .number = REG_NUMBER_U64};
+    return metric_define(r, name, description, "", &shape);
 }
 
 /* ---- recording ----------------------------------------------------------- */

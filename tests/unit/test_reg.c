@@ -4,7 +4,9 @@
  */
 #include <check.h>
 #include <errno.h>
+#include <stdatomic.h>
 #include <math.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -332,6 +334,79 @@ START_TEST(long_values_are_truncated_not_refused)
 }
 END_TEST
 
+#define WRITES 200000
+
+struct writer_arg {
+    struct reg_metric *c, *h;
+    atomic_bool done;
+};
+
+static void *writer(void *arg)
+{
+    struct writer_arg *w = arg;
+    for (int i = 0; i < WRITES; i++) {
+        reg_counter_add(w->c, REG_ATTRS({"k", i % 2 ? "odd" : "even"}), 1);
+        reg_histogram_record(w->h, REG_NO_ATTRS, 1.0);
+    }
+    atomic_store(&w->done, true);
+    return NULL;
+}
+
+/* Sums the counter's points and returns the histogram's count. */
+static uint64_t totals(const struct reg_snapshot *s, uint64_t *hist_count)
+{
+    uint64_t sum = 0;
+    *hist_count = 0;
+    for (size_t i = 0; i < s->n_metrics; i++) {
+        for (size_t j = 0; j < s->metrics[i].n_points; j++) {
+            const struct reg_point *p = &s->metrics[i].points[j];
+            if (s->metrics[i].kind == REG_HISTOGRAM) {
+                *hist_count += p->count;
+                /* A consistent snapshot: the buckets add up to the count. */
+                ck_assert_uint_eq(p->bucket_counts[0] + p->bucket_counts[1], p->count);
+                ck_assert_double_eq(p->sum, (double)p->count);
+            } else {
+                sum += p->value.u64;
+            }
+        }
+    }
+    return sum;
+}
+
+START_TEST(readers_during_writes_lose_and_double_nothing)
+{
+    static const double bounds[] = {1};
+    struct reg *r = reg_create(0, NULL);
+    struct writer_arg w = {.c = reg_counter(r, "x_total", "", "", REG_NUMBER_U64),
+                           .h = reg_histogram(r, "h", "", "s", bounds, 1)};
+    struct reg_reader *cum = reg_reader_create(r, ARGUS_TEMPORALITY_CUMULATIVE);
+    struct reg_reader *del = reg_reader_create(r, ARGUS_TEMPORALITY_DELTA);
+    pthread_t t;
+    pthread_create(&t, NULL, writer, &w);
+    uint64_t delta_sum = 0, delta_hist = 0, h;
+    bool last = false;
+    while (!last) {
+        last = atomic_load(&w.done);
+        struct reg_snapshot *s;
+        ck_assert_int_eq(reg_collect(del, &s), 0);
+        delta_sum += totals(s, &h);
+        delta_hist += h;
+        reg_snapshot_destroy(s);
+        ck_assert_int_eq(reg_collect(cum, &s), 0);
+        uint64_t cum_sum = totals(s, &h);
+        ck_assert_uint_le(cum_sum, WRITES);
+        ck_assert_uint_ge(cum_sum, delta_sum); /* cumulative is read after the delta */
+        reg_snapshot_destroy(s);
+    }
+    pthread_join(t, NULL);
+    ck_assert_uint_eq(delta_sum, WRITES);
+    ck_assert_uint_eq(delta_hist, WRITES);
+    reg_reader_destroy(cum);
+    reg_reader_destroy(del);
+    reg_destroy(r);
+}
+END_TEST
+
 static Suite *reg_suite(void)
 {
     Suite *s = suite_create("reg");
@@ -344,6 +419,7 @@ static Suite *reg_suite(void)
     tcase_add_test(tc, observable_counter_reads_at_collection_time);
     tcase_add_test(tc, gauge_reports_only_this_collections_samples);
     tcase_add_test(tc, long_values_are_truncated_not_refused);
+    tcase_add_test(tc, readers_during_writes_lose_and_double_nothing);
     suite_add_tcase(s, tc);
     return s;
 }

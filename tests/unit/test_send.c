@@ -82,7 +82,7 @@ static void *server_main(void *arg)
 {
     struct server *s = arg;
     for (;;) {
-        int fd = accept(s->listen_fd, NULL, NULL);
+        int fd = accept(s->listen_fd, NULL, NULL); /* fails once server_stop() shut it */
         if (fd < 0)
             return NULL;
         while (read_request(fd, s) > 0) {
@@ -122,6 +122,14 @@ static void server_start(struct server *s)
     ck_assert_int_eq(pthread_create(&s->thread, NULL, server_main, s), 0);
 }
 
+/* After the sender is gone (so a held connection has been closed). */
+static void server_stop(struct server *s)
+{
+    shutdown(s->listen_fd, SHUT_RDWR);
+    close(s->listen_fd);
+    pthread_join(s->thread, NULL);
+}
+
 static char url_buf[128];
 
 static struct argus_otlp_signal signal_for(const struct server *s, bool gzip, const char *headers)
@@ -159,6 +167,7 @@ START_TEST(retries_503_then_succeeds)
     ck_assert_int_eq(o.http_status, 200);
     ck_assert_int_eq(atomic_load(&s.requests), 3);
     send_destroy(snd);
+    server_stop(&s);
 }
 END_TEST
 
@@ -174,6 +183,7 @@ START_TEST(retry_after_beyond_the_budget_ends_the_export)
     ck_assert_str_eq(o.reason, "http_429");
     ck_assert_uint_eq(o.attempts, 1); /* did not sleep 30 s into a 3 s budget */
     send_destroy(snd);
+    server_stop(&s);
 }
 END_TEST
 
@@ -190,6 +200,7 @@ START_TEST(client_errors_drop_the_batch_without_retry)
     ck_assert_uint_eq(o.attempts, 1);
     ck_assert_int_eq(atomic_load(&s.requests), 1);
     send_destroy(snd);
+    server_stop(&s);
 }
 END_TEST
 
@@ -222,6 +233,7 @@ START_TEST(gzip_body_and_headers_are_sent)
     ck_assert_mem_eq(plain, body, sizeof(body));
     inflateEnd(&z);
     send_destroy(snd);
+    server_stop(&s);
 }
 END_TEST
 
@@ -280,6 +292,7 @@ START_TEST(cut_ends_an_export_the_server_never_answers)
     ck_assert_int_eq(o.result, SEND_CUT);
     ck_assert_str_eq(o.reason, "cut");
     send_destroy(snd);
+    server_stop(&s);
 }
 END_TEST
 
