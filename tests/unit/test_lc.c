@@ -1186,6 +1186,102 @@ START_TEST(catalogue_units_translate_to_argus_dpy_names)
 }
 END_TEST
 
+/* ---- allocation failures ------------------------------------------------------ */
+
+/* The Nth allocation from now fails (style.md: every create path with the Nth
+ * allocation failing). Replacing malloc in the test executable cannot be
+ * combined with AddressSanitizer's own interposition, so those builds skip. */
+#if defined(__SANITIZE_ADDRESS__)
+#define LC_TEST_OOM 0
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define LC_TEST_OOM 0
+#endif
+#endif
+#ifndef LC_TEST_OOM
+#define LC_TEST_OOM 1
+extern void *__libc_malloc(size_t n);
+extern void *__libc_calloc(size_t n, size_t size);
+extern void *__libc_realloc(void *p, size_t n);
+static long fail_countdown = -1; /* -1: never */
+
+static bool allocation_fails(void)
+{
+    return fail_countdown >= 0 && fail_countdown-- == 0;
+}
+
+void *malloc(size_t n)
+{
+    return allocation_fails() ? NULL : __libc_malloc(n);
+}
+
+void *calloc(size_t n, size_t size)
+{
+    return allocation_fails() ? NULL : __libc_calloc(n, size);
+}
+
+void *realloc(void *p, size_t n)
+{
+    return allocation_fails() ? NULL : __libc_realloc(p, n);
+}
+#endif
+
+START_TEST(create_survives_every_allocation_failure)
+{
+#if LC_TEST_OOM
+    fake_env = (const char *const[]){NULL};
+    argus_config_load(&cfg, fake_getenv);
+    bool created = false;
+    for (long n = 0; n < 500 && !created; n++) {
+        reg = reg_create(0, cfg.cluster);
+        spans = spanq_create(16, 16);
+        ck_assert_ptr_nonnull(reg);
+        fail_countdown = n;
+        lc = lc_create(&cfg, reg, spans);
+        fail_countdown = -1;
+        reader = reg_reader_create(reg, ARGUS_TEMPORALITY_CUMULATIVE);
+        collect(); /* no gauge may point into a tracker that failed */
+        if (lc) {
+            created = true;
+            interaction(0, 80, 0x3f0, APP, "ping");
+            callback(100, 200, 80, 0x3f0, 4, 204, 0);
+            ck_assert_uint_eq(
+                counter("discord_app_commands_total", "command", "ping", "status", "success", NULL),
+                1);
+        }
+        stop();
+    }
+    ck_assert(created);
+#endif
+}
+END_TEST
+
+START_TEST(an_allocation_failure_loses_at_most_one_lifecycle_not_the_tracker)
+{
+#if LC_TEST_OOM
+    bool lost_one = false;
+    for (long n = 0; n < 40; n++) {
+        start();
+        fail_countdown = n; /* somewhere in opening the lifecycle (series, index growth) */
+        interaction(0, 81, 0x3f1, APP, "ping");
+        fail_countdown = -1;
+        callback(100, 200, 81, 0x3f1, 4, 204, 0);
+        uint64_t first =
+            counter("discord_app_commands_total", "command", "ping", "status", "success", NULL);
+        ck_assert_uint_le(first, 1);
+        lost_one |= first == 0;
+        interaction(300, 82, 0x3f2, APP, "ping");
+        callback(400, 500, 82, 0x3f2, 4, 204, 0);
+        ck_assert_uint_eq(
+            counter("discord_app_commands_total", "command", "ping", "status", "success", NULL),
+            first + 1);
+        stop();
+    }
+    ck_assert(lost_one);
+#endif
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("lc");
@@ -1220,6 +1316,8 @@ int main(void)
     tcase_add_test(tc, decode_errors_are_counted_by_stage);
     tcase_add_test(tc, the_namespace_replaces_discord_in_names);
     tcase_add_test(tc, catalogue_units_translate_to_argus_dpy_names);
+    tcase_add_test(tc, create_survives_every_allocation_failure);
+    tcase_add_test(tc, an_allocation_failure_loses_at_most_one_lifecycle_not_the_tracker);
     suite_add_tcase(s, tc);
     SRunner *sr = srunner_create(s);
     srunner_run_all(sr, CK_NORMAL);
