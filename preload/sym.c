@@ -31,6 +31,9 @@ static _Atomic unsigned sym_n_libs;   /* slots filled; slot 0 counts only once p
 static _Atomic bool sym_have_primary; /* slot 0 holds the primary */
 static atomic_flag sym_lock = ATOMIC_FLAG_INIT;
 
+#define SYM_PRIMARY (-1)
+#define SYM_NONE (-2)
+
 /* Known sonames of the system libssl, newest first. */
 static const char *const sym_sonames[] = {"libssl.so.3", "libssl.so.1.1", "libssl.so"};
 
@@ -65,7 +68,8 @@ static bool sym_fill(struct sym_ssl *lib, void *handle, bool primary)
     if (lib->read == NULL && lib->write == NULL)
         return false;
     Dl_info info;
-    if (dladdr(*(void **)&lib->read, &info) != 0) {
+    void *any = lib->read != NULL ? *(void **)&lib->read : *(void **)&lib->write;
+    if (dladdr(any, &info) != 0) {
         lib->base = info.dli_fbase;
         snprintf(lib->path, sizeof(lib->path), "%s", info.dli_fname ? info.dli_fname : "?");
     }
@@ -123,24 +127,27 @@ const struct sym_ssl *sym_primary(void)
 }
 
 /* The library the object containing ret_addr is bound to; caller holds
- * sym_lock. Returns an index into sym_libs, or -1 for "the primary". */
+ * sym_lock. Returns an index into sym_libs, SYM_PRIMARY when the caller's
+ * own dependencies hold no libssl (the main program, a dlsym'd pointer), or
+ * SYM_NONE when it needs a copy there is no room to remember: handing that
+ * copy's SSL* to another libssl could crash the bot, so the call fails. */
 static int sym_library_of_caller_locked(const void *ret_addr)
 {
     Dl_info info;
     struct link_map *lm = NULL;
     if (dladdr1(ret_addr, &info, (void **)&lm, RTLD_DL_LINKMAP) == 0 || lm == NULL)
-        return -1;
+        return SYM_PRIMARY;
     /* The main program's handle is the global scope, which holds our hooks. */
     if (lm->l_name == NULL || lm->l_name[0] == '\0')
-        return -1;
+        return SYM_PRIMARY;
     void *caller = dlopen(lm->l_name, RTLD_NOW | RTLD_NOLOAD);
     if (caller == NULL)
-        return -1;
+        return SYM_PRIMARY;
     void *fn = dlsym(caller, "SSL_read");
     dlclose(caller);
     const void *base = sym_base_of(fn);
     if (base == NULL || base == sym_self_base())
-        return -1;
+        return SYM_PRIMARY;
     if (atomic_load_explicit(&sym_have_primary, memory_order_relaxed) && base == sym_libs[0].base)
         return 0;
 
@@ -151,17 +158,17 @@ static int sym_library_of_caller_locked(const void *ret_addr)
     if (n == 0)
         n = 1; /* slot 0 stays reserved for the primary */
     if (n >= SYM_MAX_LIBS)
-        return -1;
+        return SYM_NONE;
     Dl_info lib_info;
     if (dladdr(fn, &lib_info) == 0 || lib_info.dli_fname == NULL)
-        return -1;
+        return SYM_NONE;
     void *handle = dlopen(lib_info.dli_fname, RTLD_NOW | RTLD_NOLOAD);
     if (handle == NULL)
-        return -1;
+        return SYM_NONE;
     bool ok = sym_fill(&sym_libs[n], handle, false);
     dlclose(handle);
     if (!ok)
-        return -1;
+        return SYM_NONE;
     atomic_store_explicit(&sym_n_libs, n + 1, memory_order_release);
     return (int)n;
 }
@@ -191,7 +198,7 @@ const struct sym_ssl *sym_resolve_site(const void *ret_addr)
     sym_lock_take();
     sym_find_primary_locked();
     int idx = sym_library_of_caller_locked(ret_addr);
-    if (idx < 0 && atomic_load_explicit(&sym_have_primary, memory_order_relaxed))
+    if (idx == SYM_PRIMARY && atomic_load_explicit(&sym_have_primary, memory_order_relaxed))
         idx = 0;
     if (idx >= 0) {
         lib = &sym_libs[idx];

@@ -33,7 +33,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define SYM_MAX_LIBS 8    /* distinct libssl copies; more fall back to the primary */
+#define SYM_MAX_LIBS 8    /* distinct libssl copies; calls bound to a ninth fail (ENOSYS) */
 #define SYM_SITES 512     /* cached call sites (power of two) */
 #define SYM_SITE_PROBES 8 /* slots looked at per lookup */
 #define SYM_PATH_MAX 256
