@@ -1186,6 +1186,73 @@ START_TEST(catalogue_units_translate_to_argus_dpy_names)
 }
 END_TEST
 
+/* Random traffic against a small table: whatever the order, every lifecycle
+ * that opened ends exactly once, as an outcome, an eviction or an abandonment
+ * at exit. (A fixed seed keeps the sequence reproducible.) */
+START_TEST(every_lifecycle_ends_exactly_once_under_random_traffic)
+{
+    start_with((const char *const[]){"ARGUS_MAX_OPEN_LIFECYCLES", "16", "ARGUS_PREFIX_TIMEOUT_S",
+                                     "2", "ARGUS_DEFERRED_TIMEOUT_S", "5", NULL});
+    unsigned seed = 12345;
+    uint64_t now_ms = 0, opened = 0, next_id = 1;
+    for (int step = 0; step < 5000; step++) {
+        seed = seed * 1103515245u + 12345u;
+        unsigned r = (seed >> 16) & 0x7fff;
+        uint64_t target = next_id > 1 ? 1 + r % (next_id - 1) : 1; /* some earlier id */
+        now_ms += r % 300;
+        switch (r % 9) {
+        case 0:
+        case 1:
+            interaction(now_ms, next_id, 0x10000 + next_id, 2 + (int)(r % 4), "cmd");
+            opened++;
+            next_id++;
+            break;
+        case 2:
+            message(now_ms, next_id, 1 + r % 3, (r & 1) ? "!cmd" : "!other", false);
+            opened++;
+            next_id++;
+            break;
+        case 3:
+            callback(now_ms, now_ms + r % 50, target, 0x10000 + target, (r & 4) ? 5 : 4,
+                     (r & 8) ? 404 : 204, (r & 8) ? 10062 : 0);
+            break;
+        case 4:
+            followup(now_ms, now_ms + 20, 0x10000 + target, (r & 2) ? 200 : 429);
+            break;
+        case 5:
+            reply(now_ms, now_ms + 10, 1 + r % 3, (r & 2) ? target : 0, (r & 4) ? 200 : 403);
+            break;
+        case 6:
+            react(now_ms, now_ms + 10, 1 + r % 3, target, 204);
+            break;
+        default:
+            lc_tick(lc, T(now_ms));
+            break;
+        }
+        if (step % 500 == 0)
+            spanq_pop(spans, popped, 64); /* keep the queue from filling */
+    }
+    lc_shutdown(lc);
+    collect();
+    uint64_t ended = counter("argus_timers_evicted_total", NULL) +
+                     counter("argus_lifecycles_abandoned_total", NULL);
+    const char *statuses[] = {"success", "error", "timeout"};
+    const char *types[] = {"application_command", "component", "autocomplete", "modal_submit"};
+    for (unsigned st = 0; st < 3; st++) {
+        for (unsigned ty = 0; ty < 4; ty++)
+            ended += counter("discord_interaction_responses_total", "type", types[ty], "status",
+                             statuses[st], NULL);
+        const char *labels[] = {"cmd", "other", "_unknown", "_other"};
+        for (unsigned l = 0; l < 4; l++)
+            ended += counter("discord_commands_total", "command", labels[l], "status", statuses[st],
+                             NULL);
+    }
+    ck_assert_uint_eq(ended, opened);
+    ck_assert_uint_gt(counter("argus_timers_evicted_total", NULL), 0);
+    stop();
+}
+END_TEST
+
 /* ---- allocation failures ------------------------------------------------------ */
 
 /* The Nth allocation from now fails (style.md: every create path with the Nth
@@ -1316,6 +1383,7 @@ int main(void)
     tcase_add_test(tc, decode_errors_are_counted_by_stage);
     tcase_add_test(tc, the_namespace_replaces_discord_in_names);
     tcase_add_test(tc, catalogue_units_translate_to_argus_dpy_names);
+    tcase_add_test(tc, every_lifecycle_ends_exactly_once_under_random_traffic);
     tcase_add_test(tc, create_survives_every_allocation_failure);
     tcase_add_test(tc, an_allocation_failure_loses_at_most_one_lifecycle_not_the_tracker);
     suite_add_tcase(s, tc);
