@@ -43,6 +43,16 @@
  * Records carry their capture time, so the few milliseconds a nap adds to
  * decoding latency change no measurement.
  *
+ * Size. ARGUS_RING_BYTES defaults to 4 MiB. What a Discord bot pushes is
+ * still compressed (zlib-stream or zstd-stream gateway traffic is inflated on
+ * the decode thread, after the ring), and its worst burst is the READY +
+ * GUILD_CREATE storm of a shard: about 2500 guilds, tens of MiB of JSON,
+ * roughly a tenth of that on the wire, spread over seconds. 4 MiB holds that
+ * burst's wire bytes even if the decode thread is descheduled for a while,
+ * costs a 16 KiB write only a fraction of the ring, and is resident only
+ * once traffic has cycled through it (MAP_NORESERVE, touched on first use).
+ * Smaller rings (64 KiB is the minimum) work and simply drop more.
+ *
  * Rejected: a lock (a bot thread could block behind a preempted holder); a
  * double-mapped area (two mmaps and a memfd per process just to let records
  * wrap); per-thread SPSC rings (merging them would lose the cross-thread order
