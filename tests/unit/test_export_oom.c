@@ -32,6 +32,18 @@
 static atomic_long countdown = -1; /* < 0: disarmed; reaching 0 fails that call */
 static atomic_long failures;
 
+/* clang links the sanitizer runtime into the executable, where a malloc of
+ * our own cannot reach it (dlsym(RTLD_NEXT) skips it, and it refuses memory
+ * it did not hand out), so under clang's ASan the injection is off and only
+ * the no-failure run happens. gcc's libasan is a shared object that
+ * RTLD_NEXT finds: there the failure paths run under ASan too. */
+#if defined(__clang__) && defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define OOM_NO_INJECTION 1
+#endif
+#endif
+
+#ifndef OOM_NO_INJECTION
 static void *(*next_malloc)(size_t);
 static void *(*next_calloc)(size_t, size_t);
 static void *(*next_realloc)(void *, size_t);
@@ -95,6 +107,7 @@ void *realloc(void *p, size_t n)
         return NULL;
     return next_realloc(p, n);
 }
+#endif
 
 /* ---- the scenario ----------------------------------------------------------- */
 
@@ -184,6 +197,9 @@ START_TEST(every_allocation_failure_is_clean)
     ck_assert_int_eq(resource_build(&res, &cfg), 0);
     ck_assert_int_eq(scenario(&res), 0); /* the scenario works when nothing fails */
 
+#ifdef OOM_NO_INJECTION
+    return;
+#endif
     long n;
     for (n = 1; n < 100000; n++) {
         atomic_store(&failures, 0);
