@@ -2,6 +2,8 @@
  * every outcome, every deadline, eviction, shards, guilds and REST metrics,
  * read back through a cumulative registry snapshot and the span queue. */
 #include <check.h>
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -1048,6 +1050,50 @@ START_TEST(guild_count_follows_ready_and_guild_events)
 }
 END_TEST
 
+/* Gauges are evaluated on reader threads while the decode thread changes the
+ * state behind them (run under ThreadSanitizer in CI). */
+static void *collect_in_a_loop(void *arg)
+{
+    struct reg_reader *rd = reg_reader_create(reg, ARGUS_TEMPORALITY_CUMULATIVE);
+    atomic_bool *stop_flag = arg;
+    unsigned rounds = 0;
+    while (!atomic_load(stop_flag) || rounds < 10) {
+        struct reg_snapshot *sn = NULL;
+        if (reg_collect(rd, &sn) == 0)
+            reg_snapshot_destroy(sn);
+        rounds++;
+    }
+    reg_reader_destroy(rd);
+    return NULL;
+}
+
+START_TEST(gauges_are_read_safely_while_events_arrive)
+{
+    start();
+    atomic_bool done = false;
+    pthread_t reader_thread;
+    ck_assert_int_eq(pthread_create(&reader_thread, NULL, collect_in_a_loop, (void *)&done), 0);
+    for (uint64_t i = 0; i < 2000; i++) {
+        uint64_t conn = 1 + i % 5;
+        gw_send(conn, 10 * i, 2, (int)(i % 5), 5);
+        ready(conn, 10 * i + 1, (int)(i % 5), 5, 2);
+        guild(conn, 10 * i + 2, "GUILD_CREATE", 1 + i % 300, false);
+        gw_send(conn, 10 * i + 3, 1, 0, 0);
+        gw_recv(conn, 10 * i + 4, 11, "");
+        if (i % 7 == 0)
+            close_conn(EV_CONN_CLOSE, conn, 10 * i + 5, 4000);
+        struct argus_event ev = rest("PUT", "/applications/{id}/commands", 200, 10 * i, 10 * i);
+        ev.u.rest.commands_synced = (int)(i % 10);
+        feed(&ev);
+    }
+    atomic_store(&done, true);
+    pthread_join(reader_thread, NULL);
+    ck_assert_uint_eq(point("discord_guilds", NULL)->value.u64, 300);
+    ck_assert_uint_eq(point("discord_shards_configured", NULL)->value.u64, 5);
+    stop();
+}
+END_TEST
+
 /* ---- REST, info, errors, names ------------------------------------------------------------ */
 
 START_TEST(rest_requests_durations_and_ratelimits)
@@ -1257,8 +1303,8 @@ END_TEST
 
 /* The Nth allocation from now fails (style.md: every create path with the Nth
  * allocation failing). Replacing malloc in the test executable cannot be
- * combined with AddressSanitizer's own interposition, so those builds skip. */
-#if defined(__SANITIZE_ADDRESS__)
+ * combined with a sanitizer's own interposition, so those builds skip. */
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
 #define LC_TEST_OOM 0
 #elif defined(__has_feature)
 #if __has_feature(address_sanitizer)
@@ -1377,6 +1423,7 @@ int main(void)
     tcase_add_test(tc, shard_latency_is_heartbeat_to_ack_per_connection);
     tcase_add_test(tc, disconnects_and_reconnects_follow_the_connections);
     tcase_add_test(tc, guild_count_follows_ready_and_guild_events);
+    tcase_add_test(tc, gauges_are_read_safely_while_events_arrive);
     tcase_add_test(tc, rest_requests_durations_and_ratelimits);
     tcase_add_test(tc, command_sync_sets_the_registered_count);
     tcase_add_test(tc, bot_info_comes_from_ready_and_the_user_agent);
