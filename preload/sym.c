@@ -11,7 +11,9 @@
  * The slow path takes sym_lock, a spin flag, around the whole resolution:
  * it runs once per call site (a handful per process), its critical section
  * is a few loader calls, and it keeps two threads from appending the same
- * library twice. Loader calls need the loader lock anyway.
+ * library twice. Loader calls need the loader lock anyway. The wait for
+ * sym_lock is bounded (see sym_lock_take) so that it can never complete a
+ * cycle with the loader lock.
  *
  * If the primary cannot be found yet (a process whose first SSL call comes
  * from a private copy, before anything loaded the system libssl), nothing is
@@ -21,8 +23,10 @@
 
 #include <dlfcn.h>
 #include <link.h>
+#include <sched.h>
 #include <stdio.h>
 #include <string.h>
+#include <time.h>
 
 _Atomic uint64_t sym_sites[SYM_SITES];
 struct sym_ssl sym_libs[SYM_MAX_LIBS];
@@ -37,10 +41,36 @@ static atomic_flag sym_lock = ATOMIC_FLAG_INIT;
 /* Known sonames of the system libssl, newest first. */
 static const char *const sym_sonames[] = {"libssl.so.3", "libssl.so.1.1", "libssl.so"};
 
-static void sym_lock_take(void)
+/* Gives up after SYM_LOCK_PATIENCE_NS: the holder may be waiting for the
+ * loader lock that the caller holds (a hook called from a destructor during
+ * dlclose), and waiting for each other would hang the bot. The caller then
+ * answers without the cache, or fails the call. */
+#define SYM_LOCK_PATIENCE_NS 100000000ull
+
+static uint64_t sym_now_ns(void)
 {
-    while (atomic_flag_test_and_set_explicit(&sym_lock, memory_order_acquire))
-        __builtin_ia32_pause();
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+static bool sym_lock_take(void)
+{
+    uint64_t deadline = 0;
+    for (unsigned spins = 0;; spins++) {
+        if (!atomic_flag_test_and_set_explicit(&sym_lock, memory_order_acquire))
+            return true;
+        if ((spins & 1023) != 1023) {
+            __builtin_ia32_pause();
+            continue;
+        }
+        uint64_t now = sym_now_ns();
+        if (deadline == 0)
+            deadline = now + SYM_LOCK_PATIENCE_NS;
+        else if (now > deadline)
+            return false;
+        sched_yield(); /* the holder may need this CPU */
+    }
 }
 
 static void sym_lock_drop(void)
@@ -117,7 +147,8 @@ static void sym_find_primary_locked(void)
 const struct sym_ssl *sym_primary(void)
 {
     if (!atomic_load_explicit(&sym_have_primary, memory_order_acquire)) {
-        sym_lock_take();
+        if (!sym_lock_take())
+            return NULL;
         sym_find_primary_locked();
         sym_lock_drop();
         if (!atomic_load_explicit(&sym_have_primary, memory_order_acquire))
@@ -195,7 +226,8 @@ static void sym_cache_site_locked(uint64_t addr, int lib)
 const struct sym_ssl *sym_resolve_site(const void *ret_addr)
 {
     const struct sym_ssl *lib = NULL;
-    sym_lock_take();
+    if (!sym_lock_take())
+        return NULL; /* not cached: the next call from this site tries again */
     sym_find_primary_locked();
     int idx = sym_library_of_caller_locked(ret_addr);
     if (idx == SYM_PRIMARY && atomic_load_explicit(&sym_have_primary, memory_order_relaxed))
