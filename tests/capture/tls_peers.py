@@ -13,7 +13,9 @@ client PORT SPEC_JSON
     byte written and read. Under the preload this is the program whose I/O
     must be unaffected and whose streams must be captured byte-exactly.
     A spec entry: {"name", "host" (Host header), "sni" (or null), "requests":
-    [[body_bytes, reply_bytes], ...], "chunk" (write size)}.
+    [[body_bytes, reply_bytes], ...], "chunk" (write size), "reset": true
+    (the server resets the connection after the last request's body; the
+    client records the error it sees)}.
 """
 import hashlib
 import json
@@ -21,6 +23,7 @@ import os
 import random
 import socket
 import ssl
+import struct
 import sys
 import threading
 
@@ -67,6 +70,11 @@ def _serve_one(conn):
                     return
                 buf += data
             body, buf = buf[:body_len], buf[body_len:]
+            if _header(head, "x-reset"):
+                # Reset instead of answering: SO_LINGER 0 makes close() send RST.
+                conn.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+                conn.close()
+                return
             reply = _payload(hashlib.sha256(body).digest(), reply_len)
             conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n" % reply_len + reply)
     except (OSError, ssl.SSLError):
@@ -106,10 +114,12 @@ def run_connection(port, spec, results, lock):
     chunk = spec.get("chunk", 16384)
     rnd = random.Random(spec["name"])
     buf = b""
+    error = None
     for body_len, reply_len in spec["requests"]:
         body = rnd.randbytes(body_len)
-        head = ("POST / HTTP/1.1\r\nHost: %s\r\nContent-Length: %d\r\nX-Reply: %d\r\n\r\n"
-                % (spec["host"], body_len, reply_len)).encode()
+        reset = spec.get("reset") and (body_len, reply_len) == tuple(spec["requests"][-1])
+        head = ("POST / HTTP/1.1\r\nHost: %s\r\nContent-Length: %d\r\nX-Reply: %d\r\n%s\r\n"
+                % (spec["host"], body_len, reply_len, "X-Reset: 1\r\n" if reset else "")).encode()
         # The head goes out in its own write, as HTTP clients do: the hooks
         # classify on the first write.
         out = [head] + [body[i:i + chunk] for i in range(0, body_len, chunk)]
@@ -117,6 +127,18 @@ def run_connection(port, spec, results, lock):
             sock.sendall(piece)
             wsha.update(piece)
             wlen += len(piece)
+        if reset:
+            try:
+                while True:
+                    data = sock.recv(65536)
+                    rsha.update(data)
+                    rlen += len(data)
+                    if not data:
+                        error = "eof"
+                        break
+            except (OSError, ssl.SSLError) as e:
+                error = "%s errno=%s" % (type(e).__name__, e.errno)
+            break
         # Read the whole response (head + reply_len bytes).
         while b"\r\n\r\n" not in buf:
             data = sock.recv(65536)
@@ -135,6 +157,8 @@ def run_connection(port, spec, results, lock):
     with lock:
         results[spec["name"]] = {"write_sha": wsha.hexdigest(), "write_len": wlen,
                                  "read_sha": rsha.hexdigest(), "read_len": rlen}
+        if error is not None:
+            results[spec["name"]]["error"] = error
 
 
 def client(port, specs):
