@@ -113,9 +113,10 @@ class Gateway:
             session.history.append((session.seq, event_name, text, on_sent))
             if len(session.history) > HISTORY_CAP:
                 del session.history[: len(session.history) - HISTORY_CAP]
-            self.truth.dispatch_sent(event_name, replay=False)
             connection = session.connection
+            # Counted when delivered: now, or at the replay after a RESUME.
             if connection is not None and await connection.send_text(text):
+                self.truth.dispatch_sent(event_name, replay=False)
                 if on_sent is not None:
                     on_sent(time.time())
 

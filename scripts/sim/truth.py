@@ -83,7 +83,7 @@ class Truth:
         self.interactions = collections.OrderedDict()
         self.prefix = collections.OrderedDict()
         self.dispatches = collections.Counter()
-        self.replayed = 0
+        self.replayed = collections.Counter()
         self.heartbeats = collections.Counter()       # per shard, op 1 received
         self.heartbeat_acks = collections.Counter()   # per shard, op 11 sent
         self.heartbeat_gaps_ms = collections.defaultdict(list)
@@ -220,7 +220,7 @@ class Truth:
 
     def dispatch_sent(self, event_name, replay):
         if replay:
-            self.replayed += 1
+            self.replayed[event_name] += 1
         else:
             self.dispatches[event_name] += 1
 
@@ -264,7 +264,7 @@ class Truth:
             "prefix_commands": [r.as_json() for r in self.prefix.values()],
             "dispatches": dict(sorted(self.dispatches.items())),
             "dispatches_total": sum(self.dispatches.values()),
-            "dispatches_replayed": self.replayed,
+            "dispatches_replayed": dict(sorted(self.replayed.items())),
             "heartbeats": {s: {"received": self.heartbeats[s],
                                     "acks_sent": self.heartbeat_acks[s],
                                     "intervals_ms": self.heartbeat_gaps_ms[s]}

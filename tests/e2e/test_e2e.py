@@ -169,6 +169,58 @@ def check_argus_exported(out, truth, failures):
     failures.check(not leaked, f"a token appears in exported data: {leaked}")
 
 
+INTERACTION_TYPES = {"command": "application_command", "component": "component",
+                     "autocomplete": "autocomplete", "modal_submit": "modal_submit"}
+
+
+def series_counter(metrics, name, *keys):
+    """{(attribute values...): value} for one family, summed over other attributes."""
+    counter = {}
+    for point in metrics.get(name, []):
+        key = tuple(str(point["attributes"].get(k)) for k in keys)
+        counter[key] = counter.get(key, 0) + (point.get("value") or 0)
+    return {k: v for k, v in counter.items() if v}
+
+
+def tally(pairs):
+    counter = {}
+    for key in pairs:
+        counter[key] = counter.get(key, 0) + 1
+    return counter
+
+
+def check_argus_against_truth(out, truth, failures):
+    """Argus' command, gateway and REST counts equal what Discord saw."""
+    metrics = exported(out) or {}
+
+    def same(name, argus, discord):
+        failures.check(argus == discord, f"{name}: Argus {sorted(argus.items())} "
+                                         f"!= Discord {sorted(discord.items())}")
+
+    same("slash commands by (command, status)",
+         series_counter(metrics, "discord_app_commands_total", "command", "status"),
+         tally((i["name"], i["outcome"]) for i in truth["interactions"] if i["kind"] == "command"))
+    same("interaction responses by (type, status)",
+         series_counter(metrics, "discord_interaction_responses_total", "type", "status"),
+         tally((INTERACTION_TYPES[i["kind"]], i["outcome"]) for i in truth["interactions"]))
+    same("prefix commands by status",
+         series_counter(metrics, "discord_commands_total", "status"),
+         tally((p["outcome"],) for p in truth["prefix_commands"]))
+    delivered = dict(truth["dispatches"])
+    for event, count in truth["dispatches_replayed"].items():
+        delivered[event] = delivered.get(event, 0) + count
+    same("gateway events by type", series_counter(metrics, "discord_gateway_events_total", "event"),
+         {(event,): count for event, count in delivered.items()})
+    same("guilds", series_counter(metrics, "discord_guilds"), {(): truth["guilds"]})
+    same("rate limits", series_counter(metrics, "discord_ratelimits_total"),
+         {(): len(truth["rest"]["rate_limited"])} if truth["rest"]["rate_limited"] else {})
+    rest = {}
+    for r in truth["rest"]["requests"]:
+        rest[(r["method"], str(r["status"]))] = rest.get((r["method"], str(r["status"])), 0) + r["count"]
+    same("REST requests by (method, status)",
+         series_counter(metrics, "discord_http_requests_total", "method", "status"), rest)
+
+
 def compare_case(bot, build, base, extra=()):
     failures = Failures()
     truths = {}
@@ -182,6 +234,7 @@ def compare_case(bot, build, base, extra=()):
         check_known_behaviour(truth, failures)
         if preload:
             check_argus_exported(out, truth, failures)
+            check_argus_against_truth(out, truth, failures)
     if len(truths) == 2:
         without, with_ = stable_view(truths[False]), stable_view(truths[True])
         for key in without:
@@ -199,6 +252,7 @@ def burst_case(bot, build, base):
         failures.check(len(truth["interactions"]) > 0 and truth["dispatches_total"] > 0,
                        "the burst sent nothing")
         check_argus_exported(base, truth, failures)
+        check_argus_against_truth(base, truth, failures)
         outcomes = {}
         for record in truth["interactions"]:
             outcomes[record["outcome"]] = outcomes.get(record["outcome"], 0) + 1
