@@ -50,6 +50,7 @@ struct pipeline {
     atomic_bool healthy;
     atomic_bool said_failing;
     bool final_requested; /* under e->lock */
+    atomic_bool stopping; /* set with final_requested; read without the lock */
     bool final_done;
     uint64_t final_deadline_ns;
 };
@@ -215,6 +216,10 @@ static void export_spans(struct pipeline *p, uint64_t deadline_ns, bool drain)
 {
     struct exporter *e = p->e;
     for (;;) {
+        /* Once shutdown began, spans stay queued for the final drain: a
+         * batch popped now would go to a sender that has just been cut. */
+        if (!drain && atomic_load(&p->stopping))
+            return;
         unsigned n = spanq_pop(e->spans, e->batch, e->batch_cap);
         if (n == 0)
             return;
@@ -431,6 +436,7 @@ void exporter_shutdown(struct exporter *e, uint32_t timeout_ms)
         if (!p->running)
             continue;
         p->final_requested = true;
+        atomic_store(&p->stopping, true);
         p->final_deadline_ns = deadline;
         send_cut(p->sender, now);
     }

@@ -329,13 +329,18 @@ class Handler(BaseHTTPRequestHandler):
         pass
 
     def _reply(self, code, body=b"", headers=()):
-        self.send_response(code)
-        self.send_header("Content-Type", "application/x-protobuf")
-        self.send_header("Content-Length", str(len(body)))
-        for k, v in headers:
-            self.send_header(k, v)
-        self.end_headers()
-        self.wfile.write(body)
+        try:
+            self.send_response(code)
+            self.send_header("Content-Type", "application/x-protobuf")
+            self.send_header("Content-Length", str(len(body)))
+            for k, v in headers:
+                self.send_header(k, v)
+            self.end_headers()
+            self.wfile.write(body)
+        except (BrokenPipeError, ConnectionResetError):
+            # The exporter cut the request (shutdown budget); the body was
+            # already stored.
+            self.close_connection = True
 
     def do_POST(self):
         st = self.state
