@@ -262,12 +262,13 @@ def case_overflow(c):
                                                                        sent))
 
 
-def argus_state_script(fetch_port, host="example.org"):
+def argus_state_script(fetch_port, host="example.org", await_core=False):
     """Python code that optionally fetches https://127.0.0.1:port (with the
     given Host header) and prints its thread count and whether an Argus core
-    is mapped."""
+    is mapped (with await_core: once it is, or after 10 s)."""
     return r"""
-import os, socket, ssl, subprocess, sys
+import os, socket, ssl, subprocess, sys, time
+await_core = %r
 port = %d
 if port:
     ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
@@ -280,21 +281,29 @@ if port:
         data += s.recv(4096)
     s.close()
 maps = open("/proc/self/maps").read()
+deadline = time.monotonic() + 10
+while await_core and "argus_core" not in maps and time.monotonic() < deadline:
+    time.sleep(0.01)  # Argus' thread loads the core concurrently
+    maps = open("/proc/self/maps").read()
 print(len(os.listdir("/proc/self/task")), "core" if "argus_core" in maps else "nocore")
-""" % (fetch_port, host)
+""" % (await_core, fetch_port, host)
 
 
 def case_dormant(c):
     port = c.start_server()
-    env = c.preload_env()
+    # A bad variable too: problems are reported when Argus activates, never
+    # by a dormant process.
+    env = c.preload_env(OTEL_METRIC_EXPORT_INTERVAL="5s")
     p = c.run(["/bin/true"], env)
     expect(p.stdout == "" and p.stderr == "", "/bin/true under the preload printed something")
     out = c.run(["sh", "-c", "ls /proc/$$/task | wc -l; grep -c argus_core /proc/$$/maps || true"],
                 env).stdout.split()
     expect(out == ["1", "0"], "sh -c: threads/core maps = %s" % out)
-    out = c.run([PY, "-c", argus_state_script(port)], env).stdout.split()
+    p = c.run([PY, "-c", argus_state_script(port)], env)
+    out = p.stdout.split()
     expect(out == ["1", "nocore"],
            "a Python HTTPS fetch of a non-Discord URL started Argus: %s" % out)
+    expect(p.stderr == "", "a dormant Python process printed: %s" % p.stderr)
     expect(c.recorded() == {}, "a dormant process recorded something")
     # OTEL_SDK_DISABLED: even a Discord connection leaves Argus asleep.
     host = "127.0.0.1:%d" % port
@@ -305,19 +314,22 @@ def case_dormant(c):
     # ... and the same connection without it does start Argus (the check above
     # can fail).
     env = c.preload_env(ARGUS_DISCORD_HOSTS=host)
-    out = c.run([PY, "-c", argus_state_script(port, host)], env).stdout.split()
+    out = c.run([PY, "-c", argus_state_script(port, host, await_core=True)], env).stdout.split()
     expect(out[1] == "core" and int(out[0]) >= 2, "a Discord connection did not start Argus: %s"
            % out)
 
 
 def case_eager(c):
-    env = c.preload_env(ARGUS_EAGER=1)
-    out = c.run([PY, "-c", argus_state_script(0) + r"""
+    env = c.preload_env(ARGUS_EAGER=1, OTEL_METRIC_EXPORT_INTERVAL="5s")
+    p = c.run([PY, "-c", argus_state_script(0, await_core=True) + r"""
 child = subprocess.run(["sh", "-c", "grep -c argus_core /proc/$$/maps || true"],
                        capture_output=True, text=True).stdout.split()
 print(child[0])
-"""], env).stdout.split()
+"""], env)
+    out = p.stdout.split()
     expect(out[1] == "core", "ARGUS_EAGER=1 did not load the core at start: %s" % out)
+    problems = [l for l in p.stderr.splitlines() if "OTEL_METRIC_EXPORT_INTERVAL" in l]
+    expect(len(problems) == 1, "an active process must report a bad variable once: %r" % p.stderr)
     expect(out[2] == "0", "a child exec'd by an eager process loaded the core too")
     out = c.run([PY, "-c", argus_state_script(0)], c.preload_env()).stdout.split()
     expect(out == ["1", "nocore"], "without ARGUS_EAGER the core was loaded: %s" % out)
