@@ -23,6 +23,10 @@ criterion of issue 3:
     gzip             bodies with OTEL_EXPORTER_OTLP_COMPRESSION=gzip decode
     retry_503        a 503 then 200 receiver still gets the batch
     grpc             OTEL_EXPORTER_OTLP_PROTOCOL=grpc: one clear line, nothing sent
+    health           a dropped batch (400, not retried) shows as
+                     argus_subsystem_up{subsystem="exporter"} = 0 and
+                     argus_export_failures_total{reason="http_4xx"} = 1 in the next
+                     export, and the subsystem is 1 again after a success
     traces           spans reach /v1/traces whole (ids, parent, kind, events)
     bsp_batches      the batch span processor's queue limit and batch size
     traces_off       OTEL_TRACES_EXPORTER=none sends no span
@@ -335,6 +339,37 @@ def case_grpc(preload, receiver_py, tmp):
     lines = argus_lines(p.stderr)
     check(len(lines) == 1 and "grpc" in lines[0], "expected one line about grpc: %r" % lines)
     check(not os.path.exists(os.path.join(tmp, "requests.log")), "something was sent")
+
+
+def labelled(req, name, key, value):
+    for rm in req["resource_metrics"]:
+        for scope in rm["scopes"]:
+            for m in scope["metrics"]:
+                if m["name"] == name:
+                    for p in m["points"]:
+                        if p["attributes"].get(key) == value:
+                            return p.get("as_int", p.get("as_double"))
+    return None
+
+
+def case_health(preload, receiver_py, tmp):
+    r = Receiver(receiver_py, tmp, mode="fail400then200")
+    try:
+        p, _ = timed_run(["sleep", "2.5"], env_for(preload, r.port), 5)
+    finally:
+        r.stop()
+    reqs = r.requests()
+    check(len(reqs) >= 2, "expected the exports after the refused one: %d" % len(reqs))
+    up = [labelled(q, "argus_subsystem_up", "subsystem", "exporter") for q in reqs]
+    check(up[0] == 0, "argus_subsystem_up after a dropped batch is %r, not 0" % up[0])
+    check(up[-1] == 1, "argus_subsystem_up after a success is %r, not 1" % up[-1])
+    fails = labelled(reqs[0], "argus_export_failures_total", "reason", "http_4xx")
+    check(fails == 1, "argus_export_failures_total{reason=http_4xx} is %r" % fails)
+    with open(os.path.join(tmp, "requests.log")) as f:
+        statuses = [line.split()[2] for line in f if line.startswith("metrics")]
+    check(statuses.count("400") == 1, "a 400 was retried: %r" % statuses)
+    warnings = [l for l in argus_lines(p.stderr) if l.startswith("argus: warning")]
+    check(len(warnings) == 1, "expected one warning line: %r" % p.stderr)
 
 
 def run_harness(port, n_spans, stay_ms, **extra):
