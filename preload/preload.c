@@ -280,8 +280,13 @@ int argus_activate(void)
 out:
     if (rc != 0)
         cap_off(); /* a mapped ring is abandoned: nobody would read it */
-    atomic_store_explicit(&argus_act_state, rc == 0 ? ARGUS_ACT_RUNNING : ARGUS_ACT_FAILED,
-                          memory_order_release);
+    /* A CAS, not a store: Argus' thread may already have failed to load the
+     * core and said FAILED, which must stay. The ring is published either
+     * way, so this thread's first record still has somewhere to go. */
+    expected = ARGUS_ACT_STARTING;
+    atomic_compare_exchange_strong_explicit(&argus_act_state, &expected,
+                                            rc == 0 ? ARGUS_ACT_RUNNING : ARGUS_ACT_FAILED,
+                                            memory_order_acq_rel, memory_order_acquire);
     return rc;
 }
 
