@@ -458,6 +458,22 @@ print(json.dumps({"read": a["read_len"] + b["read_len"], "write": a["write_len"]
            "captured" % (last, bot))
 
 
+def case_core_missing(c):
+    """A core that cannot be loaded: one line, then pure pass-through."""
+    c.start_server()
+    host = "127.0.0.1:%d" % c.port
+    specs = [{"name": "d%d" % i, "host": host, "sni": None, "requests": [[1 << 18, 1 << 18]] * 3}
+             for i in range(3)]
+    plain = c.client(specs, c.plain_env())
+    env = c.preload_env(ARGUS_DISCORD_HOSTS=host,
+                        ARGUS_CORE_PATH=os.path.join(c.dir, "no-such-core.so"))
+    p = c.run([PY, PEERS, "client", str(c.port), json.dumps(specs)], env)
+    expect(json.loads(p.stdout) == plain, "I/O changed when the core could not load")
+    lines = [l for l in p.stderr.splitlines() if l.startswith("argus:")]
+    expect(len(lines) == 1 and "cannot load" in lines[0],
+           "expected one line saying the core cannot load, got: %r" % p.stderr)
+
+
 def case_two_copies(c):
     if "ARGUS_TLS_RENAMED" not in ENV:
         print("SKIP: patchelf not found")
