@@ -146,6 +146,22 @@ def argus_active(pid):
     return False
 
 
+def check_argus_threads_block_signals(pid):
+    """Every thread but the program's own (sleep has one) blocks the signals a
+    bot may rely on, so none is ever delivered to an Argus thread."""
+    wanted = [signal.SIGTERM, signal.SIGINT, signal.SIGHUP, signal.SIGUSR1, signal.SIGCHLD,
+              signal.SIGPIPE, signal.SIGALRM]
+    tids = sorted(int(t) for t in os.listdir("/proc/%d/task" % pid))
+    check(len(tids) >= 3, "expected Argus' threads next to the main one: %r" % tids)
+    for tid in tids:
+        if tid == pid:
+            continue
+        with open("/proc/%d/task/%d/status" % (pid, tid)) as f:
+            blk = next(int(l.split()[1], 16) for l in f if l.startswith("SigBlk:"))
+        for sig in wanted:
+            check(blk & (1 << (sig - 1)), "thread %d does not block %s" % (tid, sig.name))
+
+
 # ---- cases -------------------------------------------------------------------------
 
 def case_deliver(preload, receiver_py, tmp):
@@ -231,6 +247,7 @@ def case_sigterm(preload, receiver_py, tmp):
                                 env=env_for(preload, r.port, OTEL_METRIC_EXPORT_INTERVAL=60000),
                                 stderr=subprocess.PIPE, text=True)
         wait_for(lambda: argus_active(proc.pid), 10, "Argus to start in the child")
+        check_argus_threads_block_signals(proc.pid)
         proc.send_signal(signal.SIGTERM)
         rc = proc.wait(10)
     finally:
