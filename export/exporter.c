@@ -183,7 +183,8 @@ static void export_encoded(struct pipeline *p, uint8_t *body, size_t len, int rc
     if (rc == -ENODATA)
         return;
     if (rc != 0) {
-        o.reason = "internal";
+        /* -EFBIG: over OTLP_MAX_BODY, dropped as the spec allows. */
+        o.reason = rc == -EFBIG ? "too_large" : "internal";
         record_outcome(p, &o);
         return;
     }

@@ -12,7 +12,8 @@
  *   counter             monotonic sum, u64 or double, recorded with reg_counter_add*()
  *   histogram           explicit bounds; count, sum, min, max, bucket counts;
  *                       bucket i covers (bounds[i-1], bounds[i]], the last one
- *                       (bounds[n-1], +Inf)
+ *                       (bounds[n-1], +Inf); meant for non-negative values
+ *                       (durations): the sum is always reported
  *   gauge               a callback evaluated at collection time that may emit
  *                       several labelled samples (reg_observe*)
  *   observable counter  a callback reading a monotonic count kept elsewhere

@@ -51,7 +51,8 @@ struct send_outcome {
     enum send_result result;
     const char *reason; /* static label for argus_export_failures_total, NULL on OK:
                            "unreachable", "timeout", "http_429", "http_5xx",
-                           "http_4xx", "cut", "internal" */
+                           "http_4xx", "cut", "internal"; the exporter adds
+                           "too_large" for a batch over OTLP_MAX_BODY */
     long http_status;   /* last HTTP status, 0 if none */
     unsigned attempts;
     int64_t rejected; /* partial_success rejected points/spans */
