@@ -76,11 +76,30 @@ static int reset_write(BIO *b, const char *data, int len)
     return n;
 }
 
+/* After `corrupt_now`, reads deliver a well-formed TLS 1.2/1.3 application
+ * data record header followed by garbage: the next SSL_read fails with
+ * SSL_ERROR_SSL and entries on the error queue (bad record MAC). */
+static int corrupt_now;
+static int corrupt_left = 5 + 64;
+
 static int reset_read(BIO *b, char *data, int len)
 {
     if (reset_now) {
         errno = ECONNRESET;
         return -1;
+    }
+    if (corrupt_now) {
+        static const unsigned char hdr[5] = {0x17, 0x03, 0x03, 0x00, 0x40};
+        int n = 0;
+        for (; n < len && corrupt_left > 0; n++, corrupt_left--) {
+            int i = 5 + 64 - corrupt_left;
+            data[n] = (char)(i < 5 ? hdr[i] : 0x5a);
+        }
+        if (n == 0) {
+            BIO_set_retry_read(b);
+            return -1;
+        }
+        return n;
     }
     BIO_clear_retry_flags(b);
     int n = BIO_read(BIO_next(b), data, len);
@@ -245,6 +264,13 @@ int main(int argc, char **argv)
         call("client", cli, (i & 1) ? OP_WRITE_EX : OP_READ_EX, buf, 100, NULL);
         call("client", cli, (i & 1) ? OP_WRITE : OP_READ, buf, 100, NULL);
     }
+
+    /* The peer sends a corrupted record: errors on the OpenSSL error queue. */
+    reset_now = 0;
+    corrupt_now = 1;
+    for (int i = 0; i < 2; i++)
+        call("client", cli, (i & 1) ? OP_READ : OP_READ_EX, buf, 100, NULL);
+    corrupt_now = 0;
 
     printf("client_write len=%" PRIu64 " fnv=%016" PRIx64 "\n", cli_out.len, cli_out.fnv);
     printf("client_read len=%" PRIu64 " fnv=%016" PRIx64 "\n", cli_in.len, cli_in.fnv);

@@ -160,7 +160,7 @@ def case_bio_transparency(c):
     plain = c.run(argv, c.plain_env()).stdout
     hooked = c.run(argv, c.preload_env()).stdout
     expect(len(plain.splitlines()) > 1000, "the schedule made too few calls")
-    for kind in ("ssl_error=2", "ssl_error=3", "errno=104", "ssl_error=5"):
+    for kind in ("ssl_error=2", "ssl_error=3", "errno=104", "ssl_error=5", "ssl_error=1 err=a"):
         expect(kind in plain, "the schedule never produced %s" % kind)
     if plain != hooked:
         for i, (a, b) in enumerate(zip(plain.splitlines(), hooked.splitlines())):
