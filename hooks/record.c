@@ -71,6 +71,11 @@ void record_feed(const struct ring_record *rec)
     case RING_DATA: {
         if (rec->flags & RING_F_GAP)
             record_meta(dir, rec, "gap", dir_name, (int)strlen(dir_name));
+        /* One line per record, so a replay can interleave the two
+         * directions in capture order (tests/decode/replay.c). */
+        char what[48];
+        int n = snprintf(what, sizeof(what), "%s %u", dir_name, (unsigned)rec->len);
+        record_meta(dir, rec, "data", what, n);
         char path[4096];
         snprintf(path, sizeof(path), "%s/%d-%llu-%s.bin", dir, (int)getpid(),
                  (unsigned long long)rec->conn_id, dir_name);
