@@ -58,7 +58,8 @@
 #include "record.h"
 #endif
 
-#define CORE_MAX_TRACKED_CONNS 1024
+#define CORE_CONN_BITS 10
+#define CORE_MAX_TRACKED_CONNS (1u << CORE_CONN_BITS)
 #define CORE_RING_WAIT_MS 100
 
 enum core_state {
@@ -67,10 +68,9 @@ enum core_state {
     CORE_FLUSHED,
 };
 
-/* What the decode loop knows of one connection before the decoder takes it. */
+/* A Discord connection whose kind (REST or gateway) is not known yet. */
 struct core_conn {
     uint64_t conn_id; /* 0 = free slot */
-    bool kind_known;
 };
 
 static struct {
@@ -87,7 +87,9 @@ static struct {
     atomic_bool decoding;         /* core_run() is in its loop */
     sem_t decode_done;            /* posted when core_run() has ended the lifecycles */
     struct resource res;
-    struct core_conn conns[CORE_MAX_TRACKED_CONNS];
+    struct core_conn conns[CORE_MAX_TRACKED_CONNS]; /* decode thread only */
+    size_t n_conns;
+    atomic_uint_fast64_t conns_unknown; /* table full, or closed before any write */
     atomic_uint_fast64_t conns_rest;
     atomic_uint_fast64_t conns_gateway;
 } core;
@@ -185,6 +187,9 @@ static void observe_connections(struct reg_observer *obs, void *arg)
     reg_observe_u64(obs, REG_ATTRS({"kind", "gateway"}), load(&core.conns_gateway));
     reg_observe_u64(obs, REG_ATTRS({"kind", "ignored"}),
                     load(&core.host->stats->connections_ignored));
+    uint64_t unknown = load(&core.conns_unknown);
+    if (unknown > 0)
+        reg_observe_u64(obs, REG_ATTRS({"kind", "unknown"}), unknown);
 }
 
 static void observe_spans_dropped(struct reg_observer *obs, void *arg)
@@ -221,7 +226,9 @@ static void define_own_metrics(struct reg *r, const struct argus_config *cfg)
                            "Interposed calls Argus could not observe", "{error}", REG_NUMBER_U64,
                            cl, observe_instr_errors, NULL);
     reg_observable_counter(r, "argus_connections_total",
-                           "TLS connections seen, by kind (rest, gateway, ignored: not Discord)",
+                           "TLS connections seen, by kind (rest, gateway; ignored: not Discord; "
+                           "unknown: closed before writing, or opened in a burst beyond "
+                           "the table)",
                            "{connection}", REG_NUMBER_U64, cl, observe_connections, NULL);
     if (core.spans != NULL)
         reg_observable_counter(r, "argus_spans_dropped_total",
@@ -371,21 +378,56 @@ out:
     return rc;
 }
 
-static struct core_conn *conn_find(uint64_t conn_id, bool create)
+/* Connections between their RING_OPEN and their first written bytes, in an
+ * open-addressing table (linear probing, backward-shift deletion). An entry
+ * lives only until the kind is known, so the table holds the handful of
+ * connections being opened right now, not every open one. */
+static size_t conn_slot(uint64_t conn_id)
 {
-    struct core_conn *free_slot = NULL;
-    for (size_t i = 0; i < CORE_MAX_TRACKED_CONNS; i++) {
+    return (size_t)((conn_id * 0x9e3779b97f4a7c15ull) >> (64 - CORE_CONN_BITS));
+}
+
+static struct core_conn *conn_find(uint64_t conn_id)
+{
+    for (size_t i = conn_slot(conn_id);; i = (i + 1) & (CORE_MAX_TRACKED_CONNS - 1)) {
         if (core.conns[i].conn_id == conn_id)
             return &core.conns[i];
-        if (free_slot == NULL && core.conns[i].conn_id == 0)
-            free_slot = &core.conns[i];
+        if (core.conns[i].conn_id == 0)
+            return NULL;
     }
-    if (create && free_slot != NULL) {
-        free_slot->conn_id = conn_id;
-        free_slot->kind_known = false;
-        return free_slot;
+}
+
+static void conn_insert(uint64_t conn_id)
+{
+    if (conn_id == 0 || conn_find(conn_id) != NULL)
+        return;
+    /* Keep the table at most half full, so every probe ends quickly. */
+    if (core.n_conns >= CORE_MAX_TRACKED_CONNS / 2) {
+        atomic_fetch_add_explicit(&core.conns_unknown, 1, memory_order_relaxed);
+        return;
     }
-    return NULL;
+    size_t i = conn_slot(conn_id);
+    while (core.conns[i].conn_id != 0)
+        i = (i + 1) & (CORE_MAX_TRACKED_CONNS - 1);
+    core.conns[i].conn_id = conn_id;
+    core.n_conns++;
+}
+
+static void conn_remove(struct core_conn *c)
+{
+    const size_t mask = CORE_MAX_TRACKED_CONNS - 1;
+    size_t hole = (size_t)(c - core.conns);
+    core.conns[hole].conn_id = 0;
+    core.n_conns--;
+    /* Move back any entry that the hole now separates from its home slot. */
+    for (size_t i = (hole + 1) & mask; core.conns[i].conn_id != 0; i = (i + 1) & mask) {
+        size_t home = conn_slot(core.conns[i].conn_id);
+        if (((i - home) & mask) >= ((i - hole) & mask)) {
+            core.conns[hole] = core.conns[i];
+            core.conns[i].conn_id = 0;
+            hole = i;
+        }
+    }
 }
 
 /* A connection's kind is known from the first bytes the bot writes: a GET
@@ -405,22 +447,26 @@ static bool is_websocket_upgrade(const uint8_t *data, uint32_t len)
 
 static void count_connection(const struct ring_record *rec)
 {
+    if (rec->type == RING_OPEN) {
+        conn_insert(rec->conn_id);
+        return;
+    }
+    struct core_conn *c = conn_find(rec->conn_id);
+    if (c == NULL)
+        return; /* its kind is already counted (or it was never opened) */
     if (rec->type == RING_CLOSE) {
-        struct core_conn *c = conn_find(rec->conn_id, false);
-        if (c != NULL)
-            c->conn_id = 0;
+        /* Closed before writing anything: neither REST nor gateway. */
+        atomic_fetch_add_explicit(&core.conns_unknown, 1, memory_order_relaxed);
+        conn_remove(c);
         return;
     }
     if (rec->type != RING_DATA || rec->dir != RING_DIR_WRITE || rec->len == 0)
         return;
-    struct core_conn *c = conn_find(rec->conn_id, true);
-    if (c == NULL || c->kind_known)
-        return;
-    c->kind_known = true;
     if (is_websocket_upgrade(rec->data, rec->len))
         atomic_fetch_add_explicit(&core.conns_gateway, 1, memory_order_relaxed);
     else
         atomic_fetch_add_explicit(&core.conns_rest, 1, memory_order_relaxed);
+    conn_remove(c);
 }
 
 void core_feed(const struct ring_record *rec)
@@ -523,6 +569,8 @@ static void core_fork_child(void)
     prom_fork_child(core.prom); /* closes the inherited listening socket only */
     core.prom = NULL;
     memset(core.conns, 0, sizeof(core.conns));
+    core.n_conns = 0;
+    atomic_store(&core.conns_unknown, 0);
     core.reg = NULL;
     core.spans = NULL;
     core.exporter = NULL;
