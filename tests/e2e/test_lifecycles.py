@@ -313,6 +313,11 @@ def compare_shards(f, metrics, truth):
     latency = counter_map(metrics, "discord_shard_latency_seconds", ["shard"])
     for shard in sorted(shards):
         value = latency.get((str(shard),))
+        # discord.js beats first after interval * random(): a short run may
+        # end before some shard's first heartbeat was acknowledged.
+        acked = truth["heartbeats"].get(str(shard), {}).get("acks_sent", 0) > 0
+        if value is None and not acked:
+            continue
         f.check(value is not None and 0 <= value <= LATENCY_TOLERANCE_S,
                 f"discord_shard_latency_seconds{{shard={shard}}}: {value!r}, want the "
                 f"loopback round trip within {LATENCY_TOLERANCE_S} s")
