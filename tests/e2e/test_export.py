@@ -30,6 +30,8 @@ criterion of issue 3:
     traces           spans reach /v1/traces whole (ids, parent, kind, events)
     bsp_batches      the batch span processor's queue limit and batch size
     traces_off       OTEL_TRACES_EXPORTER=none sends no span
+    core_symbols     libargus_core.so (next to the preload) exports argus_core_entry
+                     and nothing else
 The trace cases run tests/e2e/export_harness (path in $ARGUS_EXPORT_HARNESS),
 which drives the export threads directly, since only the lifecycle tracker
 makes spans in a real process.
@@ -387,6 +389,14 @@ def case_health(preload, receiver_py, tmp):
     check(statuses.count("400") == 1, "a 400 was retried: %r" % statuses)
     warnings = [l for l in argus_lines(p.stderr) if l.startswith("argus: warning")]
     check(len(warnings) == 1, "expected one warning line: %r" % p.stderr)
+
+
+def case_core_symbols(preload, receiver_py, tmp):
+    core = os.path.join(os.path.dirname(preload), "libargus_core.so")
+    out = subprocess.run(["nm", "-D", "--defined-only", core], capture_output=True, text=True,
+                         check=True).stdout
+    names = sorted(line.split()[-1] for line in out.splitlines() if line.strip())
+    check(names == ["argus_core_entry"], "libargus_core.so exports %r" % names)
 
 
 def run_harness(port, n_spans, stay_ms, **extra):
