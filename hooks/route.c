@@ -107,7 +107,6 @@ static const char *const route_literals[] = {
     "ack",
     "channel",
     "message",
-    "applications",
     "guild",
     "user",
     "emoji",

@@ -955,7 +955,7 @@ struct stream_table *stream_table_create(const struct argus_config *cfg, argus_e
     struct stream_table *t = calloc(1, sizeof(*t));
 
     if (t == NULL)
-        goto fail;
+        goto out;
     t->cfg = cfg;
     t->cb = cb;
     t->arg = arg;
@@ -964,12 +964,12 @@ struct stream_table *stream_table_create(const struct argus_config *cfg, argus_e
         cfg->max_message_bytes > 0 ? cfg->max_message_bytes : STREAM_DEFAULT_MAX_MESSAGE;
     gw_opts_init(&t->gw_opts, cfg->prefixes);
     t->conns = calloc(t->max_conns, sizeof(*t->conns));
-    if (t->conns == NULL)
-        goto fail;
+    if (t->conns == NULL) {
+        stream_table_destroy(t);
+        t = NULL;
+    }
+out:
     return t;
-fail:
-    stream_table_destroy(t);
-    return NULL;
 }
 
 void stream_table_destroy(struct stream_table *t)

@@ -17,12 +17,11 @@
  *                   message with the 00 00 ff ff tail stripped; the window
  *                   carries over unless no_context_takeover was agreed.
  *
- * Output goes to a sink callback in chunks of at most ZS_OUT_CHUNK bytes; the
- * sink enforces the message size cap by returning non-zero, which stops
- * decompression with ZS_STOPPED (the context stays usable only for ZS_PMD
- * with no context takeover and ZS_ZLIB_MESSAGE; a stream mode must be
- * abandoned, since skipped output would desynchronise nothing but we can no
- * longer vouch for the message boundary).
+ * Output goes to a sink callback in chunks of at most ZS_OUT_CHUNK bytes. A
+ * sink that returns non-zero stops decompression with ZS_STOPPED; the input
+ * was then only partly consumed, so a stream mode cannot continue and the
+ * caller abandons the connection. (The pipeline's sink never stops: past the
+ * message cap it drops output but lets the stream run, to stay in sync.)
  *
  * Threads: the decode thread. zs_init allocates the context (returns 0 or
  * -ENOMEM; zs_fini is safe after a failed or no init), zs_fini frees it.

@@ -157,8 +157,7 @@ END_TEST
 
 START_TEST(switching_protocols_hands_over_the_rest)
 {
-    check_splits(HTTP_RESPONSE,
-                 "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n\r\n",
+    check_splits(HTTP_RESPONSE, "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n\r\n",
                  "head   101 x-test=\n");
     /* The bytes after the head are left to the caller (whole feed). */
     struct fx_buf log;
