@@ -313,9 +313,8 @@ static int core_start(const struct argus_host *host)
     if (host == NULL || host->abi_version != ARGUS_CORE_ABI_VERSION ||
         host->struct_size < sizeof(struct argus_host) || host->config == NULL)
         return -EPROTO;
-    int expected = CORE_IDLE;
-    if (atomic_load(&core.state) != expected)
-        return -EALREADY;
+    if (atomic_load(&core.state) != CORE_IDLE)
+        return -EALREADY; /* start() runs once per process image (core_api.h) */
     const struct argus_config *cfg = host->config;
     core.host = host;
     core.cfg = cfg;
