@@ -293,6 +293,8 @@ void spanq_destroy(struct spanq *q)
 int spanq_push(struct spanq *q, const struct span *s)
 {
     int rc = 0;
+    if (q == NULL)
+        return -EINVAL; /* tracing is off */
     pthread_mutex_lock(&q->lock);
     if (q->len == q->capacity) {
         atomic_fetch_add_explicit(&q->dropped, 1, memory_order_relaxed);
@@ -363,5 +365,7 @@ size_t spanq_len(struct spanq *q)
 
 uint64_t spanq_dropped(const struct spanq *q)
 {
+    if (q == NULL)
+        return 0;
     return atomic_load_explicit(&((struct spanq *)q)->dropped, memory_order_relaxed);
 }

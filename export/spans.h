@@ -162,7 +162,7 @@ struct spanq *spanq_create(uint32_t capacity, uint32_t batch);
 void spanq_destroy(struct spanq *q); /* accepts NULL */
 
 /* Any Argus thread. Copies *s in; 0, or -ENOSPC when the queue is full (the
- * span is dropped and counted). */
+ * span is dropped and counted). A NULL queue (tracing off) gives -EINVAL. */
 int spanq_push(struct spanq *q, const struct span *s);
 
 /* Exporter thread. Moves up to max spans, oldest first, into out[]; returns
@@ -175,6 +175,7 @@ size_t spanq_wait(struct spanq *q, uint32_t timeout_ms);
 void spanq_wake(struct spanq *q);
 
 size_t spanq_len(struct spanq *q);
-uint64_t spanq_dropped(const struct spanq *q); /* spans dropped because the queue was full */
+/* Spans dropped because the queue was full; 0 for a NULL queue. */
+uint64_t spanq_dropped(const struct spanq *q);
 
 #endif
