@@ -148,12 +148,23 @@ def compare_with_truth(run_dir, metrics):
     if not argus:
         print("  Argus exported no command metrics in this build (capture and health only).")
         return
+    prefix_discord = collections.Counter(p["outcome"] for p in truth["prefix_commands"] if p["outcome"])
+    prefix_argus = collections.Counter()
+    for point in metrics.get("discord_commands_total", []):
+        prefix_argus[point["attributes"].get("status")] += point.get("value", 0)
     differences = [(key, discord.get(key, 0), argus.get(key, 0))
                    for key in sorted(set(discord) | set(argus)) if discord.get(key, 0) != argus.get(key, 0)]
     if not differences:
         print(f"  {GREEN}Argus counted every slash command and outcome exactly as Discord saw them.{RESET}")
     for (command, status), expected, got in differences:
         print(f"  {RED}/{command} {status}: Discord {expected}, Argus {got}{RESET}")
+    print(f"  Discord: {sum(prefix_discord.values())} prefix commands: "
+          + ", ".join(f"{prefix_discord[s]} {s}" for s in STATUSES))
+    if +prefix_discord == +prefix_argus:
+        print(f"  {GREEN}Argus counted the prefix commands' outcomes exactly as well.{RESET}")
+    else:
+        print(f"  {RED}Argus counted prefix commands as "
+              + ", ".join(f"{prefix_argus[s]} {s}" for s in STATUSES) + f"{RESET}")
 
 
 def main():
@@ -167,6 +178,11 @@ def main():
     info = metrics.get("discord_bot_info", [{}])[0].get("attributes", {})
     print(f"{BOLD}What Argus exported from inside the bot{RESET} "
           f"(argus_up={up}{', ' + info.get('library', '') + ' ' + info.get('library_version', '') if info else ''})")
+    print(f"{DIM}  success: answered in time and Discord accepted the answer; error: Discord "
+          "rejected it\n  (e.g. 10062, too late); timeout: no answer within 3 s, so the user saw "
+          "\"The application\n  did not respond\". A prefix command that was never answered is "
+          "counted as _unknown:\n  its name is user text and becomes a label only once the bot "
+          f"has answered it.{RESET}")
     print_groups(metrics)
     if spans:
         print(f"\n{BOLD}Traces{RESET}")

@@ -249,6 +249,8 @@ class Simulator:
                 await self.send_noise(self._guild(index), index)
         elif kind == "reconnect":
             await self.gateway.request_reconnect(step.get("shard", 0))
+        elif kind == "close":
+            await self.gateway.close_shard(step.get("shard", 0), step.get("code", 4000))
         elif kind == "invalid_session":
             await self.gateway.invalidate_session(step.get("shard", 0), step.get("resumable", False))
         elif kind == "rate_limit":

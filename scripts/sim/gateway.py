@@ -59,6 +59,7 @@ class GatewayConnection:
         self.compress = compress
         self.record = record       # the ground-truth entry for this connection
         self.session = None
+        self.closing = None        # a server-initiated close running in another task
         self._lock = asyncio.Lock()
         if compress == "zlib-stream":
             self._zlib = zlib.compressobj()
@@ -149,6 +150,10 @@ class Gateway:
                 await self._close(connection, CLOSE_DECODE_ERROR, "Unsupported encoding")
             else:
                 await self._serve(connection)
+                if connection.closing is not None:
+                    # Let the scenario's close write its code first; returning
+                    # now would make aiohttp close with 1000 instead.
+                    await connection.closing
         finally:
             record["closed_at"] = time.time()
             if record["client_close_code"] is None and ws.close_code is not None \
@@ -277,6 +282,17 @@ class Gateway:
             return False
         self.truth.reconnects_requested += 1
         await self.send_op(session, 7, None)
+        return True
+
+    async def close_shard(self, shard_id, code):
+        """Discord drops the connection (e.g. 4000 while it restarts a node)."""
+        session = self.shards.get(shard_id)
+        if session is None or session.connection is None:
+            return False
+        connection = session.connection
+        connection.closing = asyncio.get_running_loop().create_task(
+            self._close(connection, code, "Closed by the simulator"))
+        await connection.closing
         return True
 
     async def invalidate_session(self, shard_id, resumable):

@@ -11,6 +11,10 @@ CASE is one of:
                     (argus_up = 1) after counting the bot's Discord connections
                     and bytes; no token appears in what it exported.
   djs_deflate       the same for discord.js with permessage-deflate accepted.
+  dpy_sessions, djs_sessions
+                    INVALID_SESSION (not resumable, then resumable) and a server
+                    close 4000 under the preload: the bot re-identifies once,
+                    resumes twice, answers every command; Argus agrees.
   dpy_burst, djs_burst
                     the burst scenario (scaled down for CI) under the preload:
                     it completes, every lifecycle closes, Argus exports.
@@ -244,6 +248,26 @@ def compare_case(bot, build, base, extra=()):
     return failures
 
 
+def sessions_case(bot, build, base):
+    """INVALID_SESSION both ways and a server close: the bot re-identifies
+    once, resumes twice, and misses no command; Argus agrees."""
+    failures = Failures()
+    status, report, truth = run(bot, "sessions", True, build, base)
+    if failures.check(status == 0 and truth is not None, f"sessions run failed: {report['problems']}"):
+        outcomes = [(i["name"], i["outcome"]) for i in truth["interactions"]]
+        failures.check(outcomes == [("ping", "success"), ("ping", "success"),
+                                    ("admin stats", "success"), ("ping", "success")],
+                       f"interaction outcomes {outcomes}")
+        prefix = [(p["command"], p["outcome"]) for p in truth["prefix_commands"]]
+        failures.check(prefix == [("ping", "success"), ("echo", "success")], f"prefix outcomes {prefix}")
+        gateway = truth["gateway"]
+        failures.check((gateway["identifies"], gateway["resumes"], gateway["invalid_sessions"])
+                       == (2, 2, 2), f"identifies/resumes/invalid sessions: {gateway}")
+        check_argus_exported(base, truth, failures)
+        check_argus_against_truth(base, truth, failures)
+    return failures
+
+
 def burst_case(bot, build, base):
     failures = Failures()
     status, report, truth = run(bot, "burst", True, build, base, "--scale", str(BURST_SCALE))
@@ -277,6 +301,8 @@ def main():
         "dpy": lambda: compare_case("dpy", build, base),
         "djs": lambda: compare_case("djs", build, base),
         "djs_deflate": lambda: compare_case("djs", build, base, ("--permessage-deflate", "accept")),
+        "dpy_sessions": lambda: sessions_case("dpy", build, base),
+        "djs_sessions": lambda: sessions_case("djs", build, base),
         "dpy_burst": lambda: burst_case("dpy", build, base),
         "djs_burst": lambda: burst_case("djs", build, base),
     }

@@ -118,4 +118,6 @@ process.on('SIGTERM', async () => {
   process.exit(0);
 });
 
+if (process.env.BOT_DEBUG) client.on(Events.Debug, (line) => console.log(line));
+
 client.login(process.env.DISCORD_TOKEN);
