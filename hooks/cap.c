@@ -228,6 +228,12 @@ static void cap_new_connection(struct conn_table *t, const struct sym_ssl *lib, 
     struct ring *ring = atomic_load_explicit(&cap_ring, memory_order_acquire);
     uint64_t id = conn_next_id(t);
     uint64_t word = CONN_WORD(id, CONN_F_CAPTURED);
+    /* A Discord client's first bytes are a request. Anything else means we
+     * join mid-stream (its entry was evicted, or Argus started late): the
+     * first record then carries RING_F_GAP so the decoder waits for a
+     * boundary instead of misreading. */
+    if (dir != CAP_DIR_WRITE || !classify_starts_request(buf, n))
+        word |= CONN_F_BROKEN;
     /* An OPEN that does not fit is owed: the connection is captured from
      * its next record on, which then carries RING_F_GAP (cap_push_data).
      * Leaving it ignored instead would lose a gateway connection for its
@@ -248,6 +254,8 @@ static void cap_new_connection(struct conn_table *t, const struct sym_ssl *lib, 
     struct conn_slot *slot = conn_find(t, ssl, &now_word);
     if (slot != NULL)
         cap_push_data(lib, ssl, ring, slot, now_word, dir, buf, n);
+    else
+        cap_count_drop(n); /* evicted already, its CLOSE pushed by the evictor */
 
 out:
     if (cap_owes_close(evicted)) {

@@ -145,6 +145,14 @@ static bool classify_request_line(const char *p, size_t len)
     return rest >= 8 && memcmp(sp + 1, "HTTP/1.", 7) == 0;
 }
 
+bool classify_starts_request(const uint8_t *buf, size_t len)
+{
+    const char *p = (const char *)buf;
+    size_t n = len < CLASSIFY_HEAD_MAX ? len : CLASSIFY_HEAD_MAX;
+    const char *eol = memchr(p, '\n', n);
+    return eol != NULL && classify_request_line(p, (size_t)(eol - p));
+}
+
 size_t classify_request(const struct argus_config *cfg, const uint8_t *buf, size_t len,
                         char *host_out)
 {

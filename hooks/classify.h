@@ -19,6 +19,7 @@
 #ifndef ARGUS_CLASSIFY_H
 #define ARGUS_CLASSIFY_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -33,5 +34,11 @@ size_t classify_sni(const struct argus_config *cfg, const char *sni, char *host_
 /* buf/len: the bytes of the first successful write on the connection. */
 size_t classify_request(const struct argus_config *cfg, const uint8_t *buf, size_t len,
                         char *host_out);
+
+/* True if buf starts with an HTTP/1.x request line (within
+ * CLASSIFY_HEAD_MAX bytes). The hooks use it to tell a connection seen from
+ * its first request from one seen mid-stream (after its table entry was
+ * evicted), whose first record must then carry RING_F_GAP. */
+bool classify_starts_request(const uint8_t *buf, size_t len);
 
 #endif

@@ -458,6 +458,37 @@ print(json.dumps({"read": a["read_len"] + b["read_len"], "write": a["write_len"]
            "captured" % (last, bot))
 
 
+def case_eviction(c):
+    """More live connections than ARGUS_MAX_CONNECTIONS: evictions are
+    counted, an evicted stream is closed, one seen again mid-stream starts
+    with a GAP, and the program's I/O is untouched. The connections carry an
+    SNI name, as real Discord ones do: one recognised only by the Host header
+    of its first request cannot be recognised again mid-stream (a limit)."""
+    c.start_server()
+    host = "127.0.0.1:%d" % c.port
+    specs = [{"name": "d%02d" % i, "host": host, "sni": "discord.com",
+              "requests": [[20000, 20000]] * 30} for i in range(24)]
+    plain = c.client(specs, c.plain_env())
+    hooked = c.client(specs, c.preload_env(ARGUS_MAX_CONNECTIONS=8))
+    expect(plain == hooked, "the program's own I/O changed under evictions")
+    st = c.stats()
+    expect(int(st["connections_evicted"]) > 0, "24 live connections in a table of 8 must evict")
+    conns = c.recorded()
+    expect(len(conns) > 24, "evicted connections seen again must reopen (%d streams)" % len(conns))
+    for key, conn in conns.items():
+        expect(conn["close"], "stream %s was never closed" % (key,))
+        # (An empty stream was evicted right after its OPEN; its bytes are
+        # counted as dropped.)
+        if (conn["write"] or conn["read"]) and not conn["write"].startswith(b"POST / HTTP/1.1"):
+            expect(conn["gaps"] > 0, "stream %s joined mid-stream without a GAP: open=%r "
+                   "write[:40]=%r read[:40]=%r" % (key, conn["open"], conn["write"][:40],
+                                                   conn["read"][:40]))
+    got = sum(len(conn["read"]) + len(conn["write"]) for conn in conns.values())
+    sent = sum(r["read_len"] + r["write_len"] for r in hooked.values())
+    expect(got + int(st["dropped_bytes"]) == sent,
+           "evictions lost bytes: captured %d + dropped %s != %d" % (got, st["dropped_bytes"], sent))
+
+
 def case_core_missing(c):
     """A core that cannot be loaded: one line, then pure pass-through."""
     c.start_server()

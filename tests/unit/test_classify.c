@@ -149,6 +149,18 @@ START_TEST(no_byte_past_the_input_is_read)
 }
 END_TEST
 
+START_TEST(a_request_start_is_told_from_mid_stream_bytes)
+{
+    const char *req = "GET /api/v10/gateway/bot HTTP/1.1\r\nHost: discord.com\r\n\r\n";
+    ck_assert(classify_starts_request((const uint8_t *)req, strlen(req)));
+    const char *body = "{\"op\":1,\"d\":42}";
+    ck_assert(!classify_starts_request((const uint8_t *)body, strlen(body)));
+    const uint8_t ws_frame[] = {0x81, 0x85, 1, 2, 3, 4, 'a', 'b', 'c', 'd', '\n'};
+    ck_assert(!classify_starts_request(ws_frame, sizeof(ws_frame)));
+    ck_assert(!classify_starts_request((const uint8_t *)"GET / HTTP/1.1", 14)); /* no end */
+}
+END_TEST
+
 static Suite *classify_suite(void)
 {
     Suite *s = suite_create("classify");
@@ -161,6 +173,7 @@ static Suite *classify_suite(void)
     tcase_add_test(tc, only_a_bounded_head_is_looked_at);
     tcase_add_test(tc, an_ipv6_host_header_is_split_correctly);
     tcase_add_test(tc, no_byte_past_the_input_is_read);
+    tcase_add_test(tc, a_request_start_is_told_from_mid_stream_bytes);
     suite_add_tcase(s, tc);
     return s;
 }
