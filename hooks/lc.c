@@ -62,7 +62,7 @@
 #define LC_NONE UINT32_MAX
 #define LC_NS_PER_S 1000000000ull
 #define LC_NO_DUE UINT64_MAX
-#define LC_ENDED_PREFIX_IDS 64
+#define LC_ENDED_KEYS 256
 
 enum lc_kind {
     LC_KIND_INTERACTION = 0,
@@ -163,10 +163,11 @@ struct lc {
     uint64_t next_due_ns;
     bool shut_down;
     uint64_t bot_id;
-    /* Message ids of the last prefix commands that ended: a second reply to
-     * one of them must not be taken for the answer to another command. */
-    uint64_t ended_prefix[LC_ENDED_PREFIX_IDS];
-    unsigned ended_prefix_next;
+    /* Keys of the last lifecycles that ended: a dispatch replayed after a
+     * RESUME must not open (or count) its lifecycle again, and a second reply
+     * to an ended prefix command must not answer another one. */
+    uint64_t ended_keys[LC_ENDED_KEYS];
+    unsigned ended_next;
     struct lc_bot_info info;
     atomic_bool said_index_full;
 
@@ -245,10 +246,8 @@ static void lc_unlink(struct lc *lc, uint32_t i)
 static void lc_free(struct lc *lc, struct lc_entry *e)
 {
     uint32_t i = (uint32_t)(e - lc->entries);
-    if (e->kind == LC_KIND_PREFIX) {
-        lc->ended_prefix[lc->ended_prefix_next] = e->key;
-        lc->ended_prefix_next = (lc->ended_prefix_next + 1) % LC_ENDED_PREFIX_IDS;
-    }
+    lc->ended_keys[lc->ended_next] = e->key;
+    lc->ended_next = (lc->ended_next + 1) % LC_ENDED_KEYS;
     lc_unlink(lc, i);
     lc_map_del(&lc->by_key, e->key);
     if (e->token_hash)
@@ -257,6 +256,18 @@ static void lc_free(struct lc *lc, struct lc_entry *e)
     e->next = lc->free_head;
     lc->free_head = i;
     lc->n_open--;
+}
+
+/* Whether key is open or among the last LC_ENDED_KEYS that ended. */
+static bool lc_seen(const struct lc *lc, uint64_t key)
+{
+    if (lc_map_get(&lc->by_key, key, NULL))
+        return true;
+    for (unsigned i = 0; i < LC_ENDED_KEYS; i++) {
+        if (lc->ended_keys[i] == key)
+            return true;
+    }
+    return false;
 }
 
 static struct lc_entry *lc_find(struct lc *lc, struct lc_map *map, uint64_t key, enum lc_kind kind)
@@ -283,8 +294,8 @@ static void lc_evict_oldest(struct lc *lc)
     lc_free(lc, oldest);
 }
 
-/* Opens a lifecycle at start_ns; NULL if key is already open (a replayed
- * dispatch) or the indexes could not take it. */
+/* Opens a lifecycle at start_ns; NULL if key is already open (callers check
+ * lc_seen() first) or the indexes could not take it. */
 static struct lc_entry *lc_open(struct lc *lc, enum lc_kind kind, uint64_t key, uint64_t token_hash,
                                 uint64_t start_ns, uint64_t deadline_ns)
 {
@@ -525,8 +536,8 @@ static void lc_on_interaction_create(struct lc *lc, const struct argus_event *ev
 {
     const typeof(ev->u.gw.u.interaction) *in = &ev->u.gw.u.interaction;
     const char *type = lc_interaction_type_name(in->type);
-    if (!type)
-        return;
+    if (!type || lc_seen(lc, in->id))
+        return; /* a replay after RESUME: the first delivery counts */
     reg_counter_add(lc->m.interactions, REG_ATTRS({"type", type}, {"status", "received"}), 1);
     struct lc_entry *e = lc_open(lc, LC_KIND_INTERACTION, in->id, in->token_hash, ev->t_ns,
                                  ev->t_ns + LC_INITIAL_RESPONSE_NS);
@@ -601,7 +612,7 @@ static void lc_on_message_create(struct lc *lc, const struct argus_event *ev)
     const typeof(ev->u.gw.u.message) *msg = &ev->u.gw.u.message;
     char name[LC_PREFIX_NAME_MAX];
     size_t len = msg->content_len < EV_CONTENT_HEAD ? msg->content_len : EV_CONTENT_HEAD;
-    if (msg->author_bot || msg->has_webhook_id || msg->id == 0)
+    if (msg->author_bot || msg->has_webhook_id || msg->id == 0 || lc_seen(lc, msg->id))
         return;
     /* A head filled to the brim may have been cut: the matcher must not take
      * a cut word for a whole one. */
@@ -631,10 +642,8 @@ static struct lc_entry *lc_prefix_for_message(struct lc *lc, uint64_t channel_id
     struct lc_entry *e = lc_find(lc, &lc->by_key, ref_message_id, LC_KIND_PREFIX);
     if (e)
         return e;
-    for (unsigned i = 0; ref_message_id && i < LC_ENDED_PREFIX_IDS; i++) {
-        if (lc->ended_prefix[i] == ref_message_id)
-            return NULL;
-    }
+    if (ref_message_id && lc_seen(lc, ref_message_id))
+        return NULL; /* not open, so it ended */
     for (uint32_t i = lc->head; i != LC_NONE; i = lc->entries[i].next) {
         e = &lc->entries[i];
         if (e->kind != LC_KIND_PREFIX || e->channel_id != channel_id)

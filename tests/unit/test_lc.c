@@ -665,6 +665,28 @@ START_TEST(a_429_on_the_callback_waits_for_the_retry)
 }
 END_TEST
 
+START_TEST(a_replayed_dispatch_counts_once)
+{
+    start();
+    interaction(0, 23, 0xad, APP, "ping");
+    interaction(10, 23, 0xad, APP, "ping"); /* still open */
+    callback(100, 200, 23, 0xad, 4, 204, 0);
+    interaction(5000, 23, 0xad, APP, "ping"); /* replayed after a RESUME */
+    message(5100, 570, 68, "!ping", false);
+    reply(5200, 5300, 68, 570, 200);
+    message(5400, 570, 68, "!ping", false);
+    lc_tick(lc, T(20000));
+    ck_assert_uint_eq(counter("discord_interactions_total", "type", "application_command", "status",
+                              "received", NULL),
+                      1);
+    ck_assert_uint_eq(n_points("discord_app_commands_total"), 1);
+    ck_assert_uint_eq(
+        counter("discord_commands_total", "command", "ping", "status", "success", NULL), 1);
+    ck_assert_uint_eq(n_points("discord_commands_total"), 1);
+    stop();
+}
+END_TEST
+
 /* ---- other interaction types ------------------------------------------------------ */
 
 START_TEST(components_modals_and_autocomplete_are_counted_by_type)
@@ -1408,6 +1430,7 @@ int main(void)
     tcase_add_test(tc, never_answered_times_out_and_its_span_waits_for_the_window);
     tcase_add_test(tc, deferred_never_completed_times_out_after_the_deferred_timeout);
     tcase_add_test(tc, a_429_on_the_callback_waits_for_the_retry);
+    tcase_add_test(tc, a_replayed_dispatch_counts_once);
     tcase_add_test(tc, components_modals_and_autocomplete_are_counted_by_type);
     tcase_add_test(tc, prefix_command_succeeds_at_a_reply_referencing_it);
     tcase_add_test(tc, prefix_command_succeeds_at_the_next_message_in_its_channel);
