@@ -165,15 +165,23 @@ static void record_outcome(struct pipeline *p, const struct send_outcome *o)
     if (o->result == SEND_CUT)
         return; /* shutdown, not a collector fault */
     atomic_store(&p->healthy, false);
+    /* One line per failure streak, naming the variable to fix: the URL itself
+     * is not echoed, since it may carry credentials. */
+    const char *var = p->signal == OTLP_METRICS ? "OTEL_EXPORTER_OTLP_METRICS_ENDPOINT"
+                                                : "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT";
     if (o->http_status != 0)
         argus_log_once(&p->said_failing, ARGUS_LOG_WARN,
-                       "cannot export %s: the collector answered HTTP %ld (%s); %s", what,
-                       o->http_status, o->reason,
-                       o->result == SEND_DROPPED ? "batch dropped" : "will retry next time");
+                       "cannot export %s: the collector answered HTTP %ld (%s); %s; check that "
+                       "OTEL_EXPORTER_OTLP_ENDPOINT (or %s) names an OTLP/HTTP receiver and that "
+                       "OTEL_EXPORTER_OTLP_HEADERS carries what it requires",
+                       what, o->http_status, o->reason,
+                       o->result == SEND_DROPPED ? "batch dropped" : "will retry next time", var);
     else
         argus_log_once(&p->said_failing, ARGUS_LOG_WARN,
-                       "cannot export %s: collector %s after %u attempt(s); will keep trying", what,
-                       o->reason, o->attempts);
+                       "cannot export %s: collector %s after %u attempt(s); will keep trying; "
+                       "start an OTLP/HTTP collector there or point OTEL_EXPORTER_OTLP_ENDPOINT "
+                       "(or %s) at one (default http://localhost:4318)",
+                       what, o->reason, o->attempts, var);
 }
 
 static void export_encoded(struct pipeline *p, uint8_t *body, size_t len, int rc,
