@@ -60,6 +60,7 @@ class GatewayConnection:
         self.record = record       # the ground-truth entry for this connection
         self.session = None
         self.closing = None        # a server-initiated close running in another task
+        self.heartbeat_requested_at = None  # when we sent op 1, awaiting the client's beat
         self._lock = asyncio.Lock()
         if compress == "zlib-stream":
             self._zlib = zlib.compressobj()
@@ -193,7 +194,11 @@ class Gateway:
         """One client payload; False ends the connection."""
         shard = connection.session.shard_id if connection.session else None
         if op == 1:
-            self.truth.heartbeat(shard, time.time())
+            now = time.time()
+            self.truth.heartbeat(shard, now)
+            if connection.heartbeat_requested_at is not None:
+                self.truth.heartbeat_round_trip(shard, now - connection.heartbeat_requested_at)
+                connection.heartbeat_requested_at = None
             await connection.send_text(json.dumps({"op": 11}))
             self.truth.heartbeat_acked(shard)
             return True
@@ -282,6 +287,16 @@ class Gateway:
             return False
         self.truth.reconnects_requested += 1
         await self.send_op(session, 7, None)
+        return True
+
+    async def request_heartbeat(self, shard_id):
+        """op 1 from the server: the client must beat at once, which gives a
+        round trip measured on Discord's side."""
+        session = self.shards.get(shard_id)
+        if session is None or session.connection is None:
+            return False
+        session.connection.heartbeat_requested_at = time.time()
+        await session.connection.send_text(envelope(1, session.seq))
         return True
 
     async def close_shard(self, shard_id, code):

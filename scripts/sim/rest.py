@@ -15,7 +15,6 @@ arm a 429 with Retry-After on a route; interaction callbacks and webhook calls
 follow Discord's 3 s / 15 min token rules.
 """
 
-import asyncio
 import json
 import logging
 import math

@@ -29,6 +29,7 @@ contents are never stored.
 import asyncio
 import collections
 import json
+import os
 import time
 
 INITIAL_RESPONSE_DEADLINE_S = 3.0
@@ -88,6 +89,7 @@ class Truth:
         self.heartbeat_acks = collections.Counter()   # per shard, op 11 sent
         self.heartbeat_gaps_ms = collections.defaultdict(list)
         self._last_heartbeat = {}
+        self.heartbeat_round_trips_ms = collections.defaultdict(list)
         self.gateway_connections = []
         self.identifies = 0
         self.resumes = 0
@@ -179,6 +181,14 @@ class Truth:
         record.completion_status = status
         self._close(record, "success" if status < 400 else "error", at)
 
+    def close_undelivered(self, at):
+        """Events kept for a session that was then invalidated never reach the
+        bot; for the user that is a command nobody answered."""
+        for record in list(self.interactions.values()) + list(self.prefix.values()):
+            if record.dispatched_at is None and record.outcome is None:
+                self.notes.append(f"{type(record).__name__} never delivered; counted as timeout")
+                self._close(record, "timeout", at)
+
     # ---- prefix commands -------------------------------------------------------
 
     def prefix_created(self, message_id, channel_id, command, shard):
@@ -234,6 +244,11 @@ class Truth:
             self.heartbeat_gaps_ms[shard].append(round((at - last) * 1000.0, 1))
         self._last_heartbeat[shard] = at
 
+    def heartbeat_round_trip(self, shard, seconds):
+        """op 1 sent by the server -> the client's op 1: a round trip as Discord sees it."""
+        shard = "unidentified" if shard is None else str(shard)
+        self.heartbeat_round_trips_ms[shard].append(round(seconds * 1000.0, 3))
+
     def heartbeat_acked(self, shard):
         self.heartbeat_acks["unidentified" if shard is None else str(shard)] += 1
 
@@ -267,7 +282,8 @@ class Truth:
             "dispatches_replayed": dict(sorted(self.replayed.items())),
             "heartbeats": {s: {"received": self.heartbeats[s],
                                     "acks_sent": self.heartbeat_acks[s],
-                                    "intervals_ms": self.heartbeat_gaps_ms[s]}
+                                    "intervals_ms": self.heartbeat_gaps_ms[s],
+                                    "requested_round_trips_ms": self.heartbeat_round_trips_ms[s]}
                            for s in sorted(set(self.heartbeats) | set(self.heartbeat_acks))},
             "gateway": {"connections": self.gateway_connections,
                         "identifies": self.identifies, "resumes": self.resumes,
@@ -286,5 +302,4 @@ class Truth:
         self.finished_at = time.time()
         with open(path + ".tmp", "w") as out:
             json.dump(self.as_json(), out, indent=1, sort_keys=False)
-        import os
         os.replace(path + ".tmp", path)
