@@ -2,7 +2,11 @@
 """Run one real bot against the Discord simulator, with or without Argus.
 
     run_scenario.py --bot dpy|djs --scenario main [--preload|--no-preload]
-                    [--build DIR] [--out DIR] [--permessage-deflate accept|refuse]
+                    [--build DIR] --out DIR [--permessage-deflate accept|refuse]
+                    [--scale F] [--bot-env KEY=VALUE ...] [--progress]
+
+The djs bot needs scripts/setup-node18 and tests/e2e/bots/djs_bot/setup.sh
+to have run once (test_e2e.py does it).
 
 Everything happens inside a private network and mount namespace (unshare -nm):
 loopback only, and a generated hosts file bind-mounted over /etc/hosts sends
