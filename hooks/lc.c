@@ -261,6 +261,8 @@ static void lc_free(struct lc *lc, struct lc_entry *e)
 /* Whether key is open or among the last LC_ENDED_KEYS that ended. */
 static bool lc_seen(const struct lc *lc, uint64_t key)
 {
+    if (key == 0)
+        return false; /* "none", and what the ring holds before it fills */
     if (lc_map_get(&lc->by_key, key, NULL))
         return true;
     for (unsigned i = 0; i < LC_ENDED_KEYS; i++) {
@@ -536,8 +538,11 @@ static void lc_on_interaction_create(struct lc *lc, const struct argus_event *ev
 {
     const typeof(ev->u.gw.u.interaction) *in = &ev->u.gw.u.interaction;
     const char *type = lc_interaction_type_name(in->type);
-    if (!type || lc_seen(lc, in->id))
-        return; /* a replay after RESUME: the first delivery counts */
+    /* Without an id (a truncated payload) nothing could be correlated: such
+     * an interaction is neither counted nor tracked. A replay after a RESUME
+     * is not counted again: the first delivery counts. */
+    if (!type || in->id == 0 || lc_seen(lc, in->id))
+        return;
     reg_counter_add(lc->m.interactions, REG_ATTRS({"type", type}, {"status", "received"}), 1);
     struct lc_entry *e = lc_open(lc, LC_KIND_INTERACTION, in->id, in->token_hash, ev->t_ns,
                                  ev->t_ns + LC_INITIAL_RESPONSE_NS);
