@@ -696,3 +696,64 @@ void argus_config_report(const struct argus_config *cfg)
     if (cfg->n_problems == ARGUS_CONFIG_MAX_PROBLEMS)
         argus_log_warn("further configuration problems were not recorded");
 }
+
+/* Appends "name=value" to buf if it fits; keeps buf NUL-terminated. */
+static void describe_add(char *buf, size_t size, size_t *used, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+
+static void describe_add(char *buf, size_t size, size_t *used, const char *fmt, ...)
+{
+    va_list ap;
+
+    if (*used >= size)
+        return;
+    va_start(ap, fmt);
+    int n = vsnprintf(buf + *used, size - *used, fmt, ap);
+    va_end(ap);
+    if (n > 0)
+        *used += (size_t)n < size - *used ? (size_t)n : size - *used - 1;
+}
+
+static const char *exporters_text(unsigned bits, char *buf, size_t size)
+{
+    snprintf(buf, size, "%s%s%s%s", bits & ARGUS_EXPORTER_OTLP ? "otlp," : "",
+             bits & ARGUS_EXPORTER_PROMETHEUS ? "prometheus," : "",
+             bits & ARGUS_EXPORTER_CONSOLE ? "console," : "", bits ? "" : "none");
+    size_t len = strlen(buf);
+    if (len && buf[len - 1] == ',')
+        buf[len - 1] = '\0';
+    return buf;
+}
+
+void argus_config_describe(const struct argus_config *cfg, char *buf, size_t size)
+{
+    static const char *const temporality_names[] = {"cumulative", "delta", "lowmemory"};
+    static const char *const sampler_names[] = {"always_on", "always_off", "traceidratio"};
+    char metrics[40], traces[40];
+    size_t used = 0;
+
+    if (size == 0)
+        return;
+    buf[0] = '\0';
+    describe_add(buf, size, &used,
+                 "service.name=%s metrics=%s (%s, every %u ms, %s%s) traces=%s (%s, %s %.3g) "
+                 "headers=%s",
+                 cfg->service_name ? cfg->service_name : "(default)",
+                 exporters_text(cfg->metrics_exporters, metrics, sizeof(metrics)), cfg->metrics.url,
+                 cfg->metric_export_interval_ms, temporality_names[cfg->temporality],
+                 cfg->metrics.gzip ? ", gzip" : "",
+                 exporters_text(cfg->traces_exporters, traces, sizeof(traces)), cfg->traces.url,
+                 sampler_names[cfg->sampler], cfg->sampler_ratio,
+                 cfg->metrics.headers || cfg->traces.headers ? "set (values not shown)" : "none");
+    if (cfg->metrics_exporters & ARGUS_EXPORTER_PROMETHEUS)
+        describe_add(buf, size, &used, " prometheus=%s:%u", cfg->prometheus_host,
+                     cfg->prometheus_port);
+    describe_add(buf, size, &used, " cluster=%s namespace=%s discord_hosts=", cfg->cluster,
+                 cfg->ns);
+    for (unsigned i = 0; i < cfg->n_discord_hosts; i++)
+        describe_add(buf, size, &used, "%s%s", i ? "," : "", cfg->discord_hosts[i].host);
+    describe_add(
+        buf, size, &used, "%s prefixes=%s ring=%llu B max_connections=%u shutdown_timeout=%u ms",
+        cfg->n_discord_hosts ? "" : "(discord only)", cfg->prefixes,
+        (unsigned long long)cfg->ring_bytes, cfg->max_connections, cfg->shutdown_timeout_ms);
+}

@@ -142,6 +142,11 @@ void argus_config_load(struct argus_config *cfg, const char *(*getenv_fn)(const 
 /* Prints each recorded problem as one "argus: ..." line on stderr. */
 void argus_config_report(const struct argus_config *cfg);
 
+/* Writes a one-line summary of the configuration in force into buf (always
+ * NUL-terminated, truncated to size), for the debug line at activation.
+ * Header values are never included. */
+void argus_config_describe(const struct argus_config *cfg, char *buf, size_t size);
+
 /* Helpers shared with the exporter, each strict (whole string, range checked).
  * Return 0 or -EINVAL. */
 int argus_parse_u64(const char *s, uint64_t min, uint64_t max, uint64_t *out);

@@ -194,7 +194,17 @@ static void *argus_thread_main(void *arg)
     argus_mark_thread();
     argus_config_report(&argus_cfg);
     const struct sym_ssl *primary = sym_primary();
-    argus_log_debug("capturing from %s", primary ? primary->path : "(no libssl loaded yet)");
+    if (argus_log_get_level() >= ARGUS_LOG_DEBUG) {
+        char summary[1024];
+        argus_config_describe(&argus_cfg, summary, sizeof(summary));
+        argus_log_debug("active in pid %ld (%s); configuration: %s", (long)getpid(),
+                        argus_cfg.eager ? "ARGUS_EAGER" : "first Discord connection", summary);
+        if (primary != NULL)
+            argus_log_debug("capturing TLS of %s", primary->path);
+        else
+            argus_log_debug("no libssl is loaded yet; the hooks will bind to the first one the "
+                            "program loads (a program that never loads one is invisible to Argus)");
+    }
     argus_host.libssl_path = primary ? primary->path : NULL;
 
     const struct argus_core_ops *ops = argus_load_core();
