@@ -76,6 +76,7 @@ struct conn {
     enum conn_kind kind;
     bool kind_announced;
     bool dead;    /* abandoned: ignore everything until RING_CLOSE */
+    bool resync;  /* HTTP after a gap: skip bytes until a write starts a request */
     bool ignored; /* not a connection we decode (voice gateway) */
     bool upgraded;
     int close_code; /* first WS close frame seen, 0 if none */
@@ -901,6 +902,53 @@ static void feed_ws(struct stream_table *t, struct conn *c, enum ev_dir dir, con
 
 /* ---- records ---- */
 
+/* Bytes of this connection were lost. A WebSocket connection cannot resume
+ * (a compressed stream has no sync points), so it is abandoned. HTTP has a
+ * boundary we can find: clients write each request head at the start of a
+ * write (discord-wire.md §9), so decoding resumes at the first write that
+ * starts with a request line; the exchanges in flight are dropped. */
+static void gap(struct stream_table *t, struct conn *c)
+{
+    struct argus_event ev;
+
+    if (c->dead)
+        return;
+    if (c->upgraded) {
+        abandon(t, c, "capture", "gap");
+        return;
+    }
+    memset(&ev, 0, sizeof(ev));
+    ev.kind = EV_DECODE_ERROR;
+    ev.u.decode_error.stage = "capture";
+    ev.u.decode_error.reason = "gap";
+    emit(t, c, &ev);
+    free_http(c);
+    c->n_pending = 0;
+    c->resync = true;
+}
+
+static bool starts_request_line(const uint8_t *p, size_t len)
+{
+    static const char *const methods[] = {"GET ",    "POST ", "PUT ",    "PATCH ",
+                                          "DELETE ", "HEAD ", "OPTIONS "};
+
+    for (size_t i = 0; i < sizeof(methods) / sizeof(methods[0]); i++) {
+        size_t n = strlen(methods[i]);
+        if (len > n && memcmp(p, methods[i], n) == 0 && (p[n] == '/' || p[n] == 'h'))
+            return true;
+    }
+    return false;
+}
+
+/* While resynchronising: true when this record is the boundary. */
+static bool resync_at(struct conn *c, const struct ring_record *rec)
+{
+    if (rec->dir != RING_DIR_WRITE || !starts_request_line(rec->data, rec->len))
+        return false;
+    c->resync = false;
+    return true;
+}
+
 static void feed_data(struct stream_table *t, struct conn *c, const struct ring_record *rec)
 {
     enum ev_dir dir = rec->dir == RING_DIR_WRITE ? EV_DIR_OUT : EV_DIR_IN;
@@ -943,8 +991,10 @@ void stream_table_feed(struct stream_table *t, const struct ring_record *rec)
     }
     c->last_t_ns = rec->t_ns;
     if ((rec->flags & RING_F_GAP) != 0)
-        abandon(t, c, "capture", "gap");
+        gap(t, c);
     if (c->dead || rec->len == 0)
+        return;
+    if (c->resync && !resync_at(c, rec))
         return;
     feed_data(t, c, rec);
 }

@@ -17,12 +17,15 @@
  *     cfg->max_message_bytes (a longer message is decoded from its prefix
  *     only), captured bodies capped at STREAM_BODY_CAP;
  *   - any byte sequence is safe: a connection that cannot be decoded (bad
- *     framing, a RING_F_GAP, a corrupt compressed stream, ETF) is abandoned:
- *     one EV_DECODE_ERROR {stage, reason} is emitted and its later bytes are
- *     ignored until RING_CLOSE. A single gateway payload that is not JSON on
- *     an otherwise healthy connection is also reported as EV_DECODE_ERROR
- *     (stage "gateway", reason "malformed") without abandoning it. The
- *     registry counts these as argus_decode_errors_total{stage};
+ *     framing, a corrupt compressed stream, ETF, a RING_F_GAP after the
+ *     upgrade) is abandoned: one EV_DECODE_ERROR {stage, reason} is emitted
+ *     and its later bytes are ignored until RING_CLOSE. A RING_F_GAP before
+ *     any upgrade (REST, or a connection first seen mid-stream) emits one
+ *     EV_DECODE_ERROR {"capture", "gap"}, drops the exchanges in flight, and
+ *     resumes at the next write that starts with a request line. A single
+ *     gateway payload that is not JSON on an otherwise healthy connection is
+ *     also reported (stage "gateway", reason "malformed") without abandoning
+ *     it. The registry counts these as argus_decode_errors_total{stage};
  *   - no token reaches an event (route.h, gw.h), and buffers that held a
  *     request head or an outbound gateway payload are wiped after parsing.
  *

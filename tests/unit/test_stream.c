@@ -578,6 +578,71 @@ START_TEST(gap_abandons_the_connection_once)
 }
 END_TEST
 
+/* Feeds s, dropping record `drop` and flagging the one after it. */
+static void run_with_gap(const struct session *s, int drop, struct log *l)
+{
+    struct argus_config cfg = test_config();
+    struct stream_table *t = stream_table_create(&cfg, on_event, l);
+
+    memset(l, 0, sizeof(*l));
+    for (int i = 0; i < s->n; i++) {
+        struct ring_record rec = {.conn_id = s->segs[i].conn,
+                                  .t_ns = (uint64_t)i,
+                                  .type = (uint8_t)s->segs[i].type,
+                                  .dir = (uint8_t)s->segs[i].dir,
+                                  .flags = i == drop + 1 ? RING_F_GAP : 0,
+                                  .len = (uint32_t)s->segs[i].bytes.len,
+                                  .data = s->segs[i].bytes.p};
+        if (i != drop)
+            stream_table_feed(t, &rec);
+    }
+    stream_table_destroy(t);
+    fx_put(&l->text, "", 1);
+}
+
+START_TEST(rest_resumes_at_the_next_request_after_a_gap)
+{
+    struct session s;
+    struct log *l = malloc(sizeof(*l));
+
+    build_rest_session(&s);
+    /* Record 3 (the callback's head) is lost; 4 (its body) carries the gap;
+     * 5 (its 204) must be skipped; 6 (PATCH) starts a request again. */
+    run_with_gap(&s, 3, l);
+    const char *text = (char *)l->text.p;
+    ck_assert_ptr_nonnull(strstr(text, "1 rest GET /users/@me v10 200"));
+    ck_assert_ptr_nonnull(strstr(text, "1 error capture gap\n"));
+    ck_assert_ptr_null(strstr(text, "/callback"));
+    ck_assert_ptr_nonnull(
+        strstr(text, "1 rest PATCH /webhooks/{webhook_id}/{token}/messages/@original v10 404"));
+    ck_assert_ptr_nonnull(strstr(text, "1 rest PUT /applications/{id}/commands v10 200"));
+    ck_assert_ptr_nonnull(strstr(text, "1 close 0\n"));
+    fx_free(&l->text);
+    free(l);
+    session_free(&s);
+}
+END_TEST
+
+START_TEST(a_connection_first_seen_mid_response_waits_for_a_request)
+{
+    struct session s;
+    struct log l;
+
+    memset(&s, 0, sizeof(s));
+    add_text(&s, 4, RING_DIR_READ, "ength: 3\r\n\r\nabc");
+    add_text(&s, 4, RING_DIR_WRITE, "GET /api/v10/gateway/bot HTTP/1.1\r\n\r\n");
+    add_text(&s, 4, RING_DIR_READ, "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\n{}");
+    add_seg(&s, 4, RING_CLOSE, 0);
+    run_with_gap(&s, -1, &l);
+    ck_assert_str_eq((char *)l.text.p, "4 open\n4 error capture gap\n4 kind 1\n"
+                                       "4 rest GET /gateway/bot v10 200 code=0 cb=-1 ref=0 "
+                                       "sync=-1 iid=0 tok=0 wh=0 orig=0 react=0 bucket= rem=0 "
+                                       "lib=/ rt=\n4 close 0\n");
+    fx_free(&l.text);
+    session_free(&s);
+}
+END_TEST
+
 START_TEST(garbage_is_abandoned_and_counted)
 {
     struct session s;
@@ -653,6 +718,8 @@ static Suite *stream_suite(void)
     tcase_add_test(tc, zstd_stream_gateway_decodes_identically_at_every_split);
     tcase_add_test(tc, permessage_deflate_gateway_decodes_identically_at_every_split);
     tcase_add_test(tc, gap_abandons_the_connection_once);
+    tcase_add_test(tc, rest_resumes_at_the_next_request_after_a_gap);
+    tcase_add_test(tc, a_connection_first_seen_mid_response_waits_for_a_request);
     tcase_add_test(tc, garbage_is_abandoned_and_counted);
     tcase_add_test(tc, connection_cap_evicts_the_quietest);
     tcase_add_test(tc, oversized_message_is_decoded_from_its_prefix);
