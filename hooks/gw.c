@@ -265,8 +265,8 @@ static bool t_is(const struct ev_gw *g, const char *name)
     return strcmp(g->t, name) == 0;
 }
 
-enum gw_result gw_parse(const char *json, size_t len, bool truncated, enum ev_dir dir,
-                        const struct gw_opts *opts, struct ev_gw *out)
+enum gw_result gw_parse(const char *json, size_t len, enum ev_dir dir, const struct gw_opts *opts,
+                        struct ev_gw *out)
 {
     struct jscan_iter it;
     struct jscan_span k, v, d = {0};
@@ -309,7 +309,6 @@ enum gw_result gw_parse(const char *json, size_t len, bool truncated, enum ev_di
               t_is(out, "INTERACTION_CREATE") || t_is(out, "MESSAGE_CREATE")))
             break;
     }
-    (void)truncated;
     if (!have_op)
         return GW_MALFORMED;
     if (!have_d)

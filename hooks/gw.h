@@ -17,8 +17,9 @@
  *     candidate: a message whose content starts with a configured prefix or
  *     with a mention ("<@").
  *
- * A message cut at the size cap (truncated = true) still yields what its
- * prefix holds: op/t/s when they come first, as they do from Discord.
+ * A message cut at the size cap still yields what its prefix holds: op/t/s
+ * when they come first, as they do from Discord; a field whose value was cut
+ * is never read (the skimmer refuses an unterminated value).
  *
  * Threads: any; struct gw_opts is read-only after gw_opts_init.
  */
@@ -49,7 +50,7 @@ enum gw_result {
     GW_MALFORMED /* not a JSON object with an integer "op" */
 };
 
-enum gw_result gw_parse(const char *json, size_t len, bool truncated, enum ev_dir dir,
-                        const struct gw_opts *opts, struct ev_gw *out);
+enum gw_result gw_parse(const char *json, size_t len, enum ev_dir dir, const struct gw_opts *opts,
+                        struct ev_gw *out);
 
 #endif

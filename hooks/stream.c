@@ -777,8 +777,7 @@ static void gateway_message(struct stream_table *t, struct conn *c, enum ev_dir 
     if (c->ignored)
         goto out;
     t->gateway_bytes += d->msg_len;
-    switch (
-        gw_parse((const char *)d->msg, d->msg_len, d->msg_truncated, dir, &t->gw_opts, &ev.u.gw)) {
+    switch (gw_parse((const char *)d->msg, d->msg_len, dir, &t->gw_opts, &ev.u.gw)) {
     case GW_OK:
         ev.kind = dir == EV_DIR_IN ? EV_GW_RECV : EV_GW_SEND;
         emit(t, c, &ev);

@@ -22,8 +22,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         gw_opts_init(&opts, "!,?,,toolongprefix-toolongprefix");
         ready = 1;
     }
-    (void)gw_parse((const char *)data, size, false, EV_DIR_IN, &opts, &g);
-    (void)gw_parse((const char *)data, size, true, EV_DIR_OUT, &opts, &g);
+    (void)gw_parse((const char *)data, size, EV_DIR_IN, &opts, &g);
+    (void)gw_parse((const char *)data, size, EV_DIR_OUT, &opts, &g);
     memset(&c, 0, sizeof(c));
     for (size_t i = 0; i < size; i += 7)
         jscan_counter_feed(&c, data + i, size - i < 7 ? size - i : 7);

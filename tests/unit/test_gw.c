@@ -18,7 +18,7 @@ static enum gw_result parse(const char *json, enum ev_dir dir, struct ev_gw *g)
     enum gw_result r;
 
     gw_opts_init(&o, "!,?? ");
-    r = gw_parse((const char *)guard.data, strlen(json), false, dir, &o, g);
+    r = gw_parse((const char *)guard.data, strlen(json), dir, &o, g);
     fx_unguard(&guard);
     return r;
 }
