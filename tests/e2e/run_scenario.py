@@ -3,7 +3,7 @@
 
     run_scenario.py --bot dpy|djs --scenario main [--preload|--no-preload]
                     [--build DIR] --out DIR [--permessage-deflate accept|refuse]
-                    [--scale F] [--bot-env KEY=VALUE ...] [--progress]
+                    [--scale F] [--bot-env KEY=VALUE ...] [--progress] [--stats-out FILE]
 
 The djs bot needs scripts/setup-node18 and tests/e2e/bots/djs_bot/setup.sh
 to have run once (test_e2e.py does it).
@@ -76,6 +76,10 @@ def parse_args(argv):
     parser.add_argument("--bot-env", action="append", default=[], metavar="KEY=VALUE",
                         help="one more variable for the bot (with --preload), applied last; "
                              "e.g. OTEL_METRICS_EXPORTER=otlp,prometheus (repeatable)")
+    parser.add_argument("--stats-out", metavar="FILE",
+                        help="write the bot's CPU, threads and peak RSS from /proc, sampled when "
+                             "the scenario starts, at its ground truth and before SIGTERM "
+                             "(for scripts/bench)")
     parser.add_argument("--progress", action="store_true",
                         help="say what is happening while the run goes on (for the demo)")
     parser.add_argument("--inner", action="store_true", help=argparse.SUPPRESS)
@@ -214,6 +218,50 @@ def stop(process, sig=signal.SIGTERM, timeout=STOP_TIMEOUT_S):
         return "killed"
 
 
+# ---- bot resource samples (--stats-out, for scripts/bench) -------------------
+
+def bot_sample(pid):
+    """The bot's CPU and memory now, from /proc: process CPU (utime+stime, which
+    includes threads that have already exited), VmHWM/VmRSS, and every live
+    thread's name, CPU and blocked-signal mask, so the reader can tell Argus'
+    threads from the bot's. None if the process is gone."""
+    tick = os.sysconf("SC_CLK_TCK")
+
+    def cpu_s(stat_text):
+        fields = stat_text[stat_text.rindex(")") + 2:].split()
+        return (int(fields[11]) + int(fields[12])) / tick  # utime, stime
+
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            sample = {"at": time.time(), "cpu_s": cpu_s(f.read())}
+        with open(f"/proc/{pid}/status") as f:
+            for line in f:
+                key, _, value = line.partition(":")
+                if key in ("VmHWM", "VmRSS"):
+                    sample[key.lower() + "_kb"] = int(value.split()[0])
+        threads = []
+        for tid in os.listdir(f"/proc/{pid}/task"):
+            try:
+                with open(f"/proc/{pid}/task/{tid}/stat") as f:
+                    stat_text = f.read()
+                with open(f"/proc/{pid}/task/{tid}/status") as f:
+                    sigblk = next(l.split()[1] for l in f if l.startswith("SigBlk:"))
+            except (OSError, StopIteration):
+                continue  # the thread ended meanwhile
+            threads.append({"tid": int(tid), "comm": stat_text[stat_text.index("(") + 1:
+                                                                stat_text.rindex(")")],
+                            "cpu_s": cpu_s(stat_text), "sigblk": sigblk})
+        sample["threads"] = threads
+        return sample
+    except OSError:
+        return None
+
+
+def record_bot_sample(stats, name, process):
+    if stats is not None and process is not None and process.poll() is None:
+        stats[name] = bot_sample(process.pid)
+
+
 def progress_printer(enabled):
     started = time.time()
 
@@ -243,6 +291,7 @@ def run_inner(args):
     receiver = sim = bot = None
     logs = []
     say = progress_printer(args.progress)
+    stats = {} if args.stats_out else None
     try:
         prepare_network(out)
         ca_crt, crt, key = make_tls(out)
@@ -281,10 +330,12 @@ def run_inner(args):
         ready = milestones.wait_for("ready", min(deadline, time.time() + READY_TIMEOUT_S))
         if ready is None:
             report["problems"].append("the bot never became ready (see bot.log, sim.log)")
+        record_bot_sample(stats, "ready", bot)
         if ready:
             say("the bot logged in, received its guilds and registered its commands; "
                 "playing the scenario")
         done = milestones.wait_for("ground_truth", deadline) if ready else None
+        record_bot_sample(stats, "truth", bot)
         if ready and done is None:
             report["problems"].append("no ground truth before the timeout")
         elif done is not None:
@@ -311,6 +362,10 @@ def run_inner(args):
         report["problems"].append(f"runner error: {error!r}")
     finally:
         say("stopping the bot (SIGTERM)")
+        record_bot_sample(stats, "before_stop", bot)
+        if stats is not None:
+            with open(args.stats_out, "w") as f:
+                json.dump(stats, f, indent=1)
         report["bot_exit"] = stop(bot)
         if bot is not None and report.get("bot_alive_at_end") and report["bot_exit"] not in (0, None):
             report["problems"].append(f"the bot did not stop cleanly on SIGTERM: {report['bot_exit']}")
