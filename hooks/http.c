@@ -318,6 +318,13 @@ static enum http_status parse_head_bytes(struct http_parser *p, const uint8_t *b
 {
     size_t i = 0;
 
+    /* The previous head stayed readable until now (an interim 1xx response
+     * goes straight back to this state). */
+    if (p->head_done) {
+        p->head_done = false;
+        p->head_len = 0;
+        p->head_scanned = 0;
+    }
     /* RFC 9112 §2.2: ignore empty lines before the start line. */
     while (p->head_len == 0 && i < len && (buf[i] == '\r' || buf[i] == '\n'))
         i++;
@@ -344,6 +351,7 @@ static enum http_status parse_head_bytes(struct http_parser *p, const uint8_t *b
                 why = frame_body(p);
             if (why != NULL)
                 return fail(p, why);
+            p->head_done = true;
             return HTTP_HEAD_DONE;
         }
         if (memchr(p->head + p->head_len - line, '\0', line) != NULL) {
@@ -358,6 +366,7 @@ static enum http_status parse_head_bytes(struct http_parser *p, const uint8_t *b
 static void start_next_message(struct http_parser *p)
 {
     p->state = HTTP_S_HEAD;
+    p->head_done = false;
     p->head_len = 0;
     p->head_scanned = 0;
 }

@@ -95,7 +95,8 @@ struct http_parser {
     /* The current head (valid from HEAD_DONE until the next message). */
     char head[HTTP_HEAD_MAX];
     uint32_t head_len;
-    uint32_t head_scanned;           /* bytes of head[] already searched for CRLF CRLF */
+    uint32_t head_scanned;           /* start of the line being collected in head[] */
+    bool head_done;                  /* head[] holds a parsed head; cleared when the next starts */
     struct http_span method, target; /* requests */
     int status;                      /* responses */
     uint8_t minor_version;

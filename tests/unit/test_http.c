@@ -155,6 +155,15 @@ START_TEST(responses_204_chunked_and_until_close)
 }
 END_TEST
 
+START_TEST(an_interim_response_precedes_the_final_one)
+{
+    check_splits(HTTP_RESPONSE,
+                 "HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 200 OK\r\nX-Test: final\r\n"
+                 "Content-Length: 1\r\n\r\nx",
+                 "head   100 x-test=\nhead   200 x-test=final\nbody x\ndone\n");
+}
+END_TEST
+
 START_TEST(switching_protocols_hands_over_the_rest)
 {
     check_splits(HTTP_RESPONSE, "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n\r\n",
@@ -273,6 +282,7 @@ int main(void)
 
     tcase_add_test(tc, keep_alive_requests_with_and_without_bodies);
     tcase_add_test(tc, responses_204_chunked_and_until_close);
+    tcase_add_test(tc, an_interim_response_precedes_the_final_one);
     tcase_add_test(tc, switching_protocols_hands_over_the_rest);
     tcase_add_test(tc, malformed_heads_are_errors);
     tcase_add_test(tc, a_head_larger_than_the_cap_is_refused);
