@@ -156,9 +156,8 @@ class Lines:
 
 
 def receiver_command(otlp_dir):
-    theirs = os.path.join(ROOT, "scripts", "otlp_receiver.py")
-    script = theirs if os.path.exists(theirs) else os.path.join(HERE, "otlp_stub.py")
-    return [PYTHON, script, "--port", str(OTLP_PORT), "--host", "127.0.0.1", "--out", otlp_dir]
+    return [PYTHON, os.path.join(ROOT, "scripts", "otlp_receiver.py"),
+            "--port", str(OTLP_PORT), "--host", "127.0.0.1", "--out", otlp_dir]
 
 
 def wait_for_port(port, deadline):
