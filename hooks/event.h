@@ -30,7 +30,8 @@ enum ev_kind {
     EV_GW_RECV,      /* a gateway payload read by the bot (server -> client) */
     EV_GW_SEND,      /* a gateway payload written by the bot (client -> server) */
     EV_WS_CLOSE,     /* a WebSocket close frame, either direction */
-    EV_DECODE_ERROR, /* a connection was abandoned; see decode_error */
+    EV_DECODE_ERROR, /* undecodable input, counted by stage; see stream.h for when the */
+                     /* connection is abandoned and when decoding resumes */
 };
 
 enum conn_kind {
