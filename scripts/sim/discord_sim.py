@@ -89,7 +89,7 @@ class Simulator:
 
     async def after_callback(self, interaction, callback_type, data):
         if callback_type == 4 and not (data.get("flags", 0) & 64):
-            message = self.rest._response_message(interaction, data.get("content"))
+            message = self.rest.response_message(interaction, data.get("content"))
             interaction["original"] = message
             await self.echo_message(interaction["guild"], message)
         elif callback_type == 9:

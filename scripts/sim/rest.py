@@ -94,7 +94,12 @@ class Rest:
             ("DELETE", rf"/channels/({SNOWFLAKE})/messages/({SNOWFLAKE})/reactions/([^/]+)/@me", self.reaction),
             ("GET", rf"/channels/({SNOWFLAKE})", self.get_channel),
         ]
-        self.routes = [(m, re.compile(p + r"/?"), h) for m, p, h in self.routes]
+        # Interaction callbacks and webhooks carry their own token in the path
+        # and no Authorization header (discord.py's webhook adapter, discord.js
+        # auth:false); every other route needs the bot token.
+        token_in_path = {self.post_callback, self.post_followup, self.webhook_message}
+        self.routes = [(m, re.compile(p + r"/?"), h, h not in token_in_path)
+                       for m, p, h in self.routes]
 
     # ---- the HTTP entry -------------------------------------------------------------
 
@@ -104,11 +109,11 @@ class Rest:
         path = match.group(2) if match else request.path
         template = route_template(path)
         route_key = f"{request.method} {template}"
-        handler, args = None, ()
-        for method, pattern, candidate in self.routes:
+        handler, args, needs_bot_token = None, (), True
+        for method, pattern, candidate, needs_token in self.routes:
             found = pattern.fullmatch(path) if match else None
             if found and method == request.method:
-                handler, args = candidate, found.groups()
+                handler, args, needs_bot_token = candidate, found.groups(), needs_token
                 break
         body = None
         if request.can_read_body:
@@ -126,8 +131,7 @@ class Rest:
             log.warning("unknown route %s %s", request.method, template)
             self.truth.unknown_routes[route_key] += 1
             status, payload = discord_error(404, 0, "404: Not Found")
-        elif handler.__name__ not in ("post_callback", "post_followup", "webhook_message") \
-                and not authenticated:
+        elif needs_bot_token and not authenticated:
             status, payload = discord_error(401, 0, "401: Unauthorized")
         else:
             limited = self._take_armed_429(route_key)
@@ -135,7 +139,8 @@ class Rest:
                 status, payload, extra_headers = self._rate_limited(route_key, limited, at)
             else:
                 status, payload = await handler(request, body, at, *args)
-        if handler is not None and handler.__name__ != "post_callback" and status != 429:
+        # Interaction callbacks are exempt from rate limits and carry no bucket.
+        if handler is not None and handler != self.post_callback and status != 429:
             extra_headers.update(self._bucket_headers(route_key, args, at))
         self.truth.rest_request(request.method, template, status,
                                 (request.host, id(request.transport)))
@@ -279,7 +284,7 @@ class Rest:
             return None, discord_error(404, 10015, "Unknown Webhook")
         return interaction, None
 
-    def _response_message(self, interaction, content):
+    def response_message(self, interaction, content):
         guild = interaction["guild"]
         message = self.world.message_object(
             guild["channel_id"], self.world.bot_user, "", 20, guild,
@@ -295,7 +300,7 @@ class Rest:
         interaction, error = self._interaction_for_token(application_id, token)
         if error:
             return error
-        message = self._response_message(interaction, (body or {}).get("content"))
+        message = self.response_message(interaction, (body or {}).get("content"))
         self.truth.webhook_answered(interaction["record"], at, 200)
         await self.sim.echo_message(interaction["guild"], message)
         return 200, message
@@ -305,7 +310,7 @@ class Rest:
         if error:
             return error
         if message_id == "@original":
-            message = interaction.get("original") or self._response_message(interaction, "")
+            message = interaction.get("original") or self.response_message(interaction, "")
             interaction["original"] = message
         else:
             message = self.messages.get(message_id)
