@@ -413,6 +413,8 @@ static void request_head(struct stream_table *t, struct conn *c)
     if (http_head_has_token(p, "upgrade", "websocket")) {
         pe->is_upgrade = true;
         parse_gateway_query(c, target, p->target.len);
+    } else {
+        announce_kind(t, c, CONN_KIND_REST); /* a gateway shows itself at its 101 */
     }
     if (strcmp(pe->ev.method, "HEAD") == 0 && c->resp != NULL)
         c->resp->next_response_bodiless = true;

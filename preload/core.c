@@ -39,7 +39,6 @@
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -58,19 +57,12 @@
 #include "record.h"
 #endif
 
-#define CORE_CONN_BITS 10
-#define CORE_MAX_TRACKED_CONNS (1u << CORE_CONN_BITS)
 #define CORE_RING_WAIT_MS 100
 
 enum core_state {
     CORE_IDLE = 0,
     CORE_STARTED,
     CORE_FLUSHED,
-};
-
-/* A Discord connection whose kind (REST or gateway) is not known yet. */
-struct core_conn {
-    uint64_t conn_id; /* 0 = free slot */
 };
 
 static struct {
@@ -87,9 +79,9 @@ static struct {
     atomic_bool decoding;         /* core_run() is in its loop */
     sem_t decode_done;            /* posted when core_run() has ended the lifecycles */
     struct resource res;
-    struct core_conn conns[CORE_MAX_TRACKED_CONNS]; /* decode thread only */
-    size_t n_conns;
-    atomic_uint_fast64_t conns_unknown; /* table full, or closed before any write */
+    /* Discord connections by kind, as the decoder found them (written by the
+     * decode thread, read by exporters). */
+    atomic_uint_fast64_t conns_unknown; /* closed before they showed a kind */
     atomic_uint_fast64_t conns_rest;
     atomic_uint_fast64_t conns_gateway;
 } core;
@@ -307,6 +299,22 @@ static void install_sigterm_handoff(void)
 
 /* ---- core_api.h ------------------------------------------------------------- */
 
+/* Every decoded event passes here on its way to the lifecycle tracker.
+ * Connections are counted by the kind the decoder established (a request
+ * that is not an upgrade: REST; a 101 answer: gateway), once each; one that
+ * closes without having shown a kind counts as unknown. */
+static void core_on_event(const struct argus_event *ev, void *arg)
+{
+    (void)arg;
+    if (ev->kind == EV_CONN_KIND && ev->conn_kind == CONN_KIND_REST)
+        atomic_fetch_add_explicit(&core.conns_rest, 1, memory_order_relaxed);
+    else if (ev->kind == EV_CONN_KIND && ev->conn_kind == CONN_KIND_GATEWAY)
+        atomic_fetch_add_explicit(&core.conns_gateway, 1, memory_order_relaxed);
+    else if (ev->kind == EV_CONN_CLOSE && ev->conn_kind == CONN_KIND_UNKNOWN)
+        atomic_fetch_add_explicit(&core.conns_unknown, 1, memory_order_relaxed);
+    lc_on_event(ev, core.lc);
+}
+
 static int core_start(const struct argus_host *host)
 {
     int rc = 0;
@@ -342,7 +350,7 @@ static int core_start(const struct argus_host *host)
     /* Decoding and lifecycles run on the decode thread (core_run). Without
      * them capture still counts bytes; say so once and carry on. */
     core.lc = lc_create(cfg, core.reg, core.spans);
-    core.streams = stream_table_create(cfg, lc_on_event, core.lc);
+    core.streams = stream_table_create(cfg, core_on_event, NULL);
     if (core.lc == NULL || core.streams == NULL)
         argus_log_warn("cannot allocate the decoder or the lifecycle tracker; Discord traffic "
                        "is counted but not decoded");
@@ -377,97 +385,6 @@ out:
     return rc;
 }
 
-/* Connections between their RING_OPEN and their first written bytes, in an
- * open-addressing table (linear probing, backward-shift deletion). An entry
- * lives only until the kind is known, so the table holds the handful of
- * connections being opened right now, not every open one. */
-static size_t conn_slot(uint64_t conn_id)
-{
-    return (size_t)((conn_id * 0x9e3779b97f4a7c15ull) >> (64 - CORE_CONN_BITS));
-}
-
-static struct core_conn *conn_find(uint64_t conn_id)
-{
-    for (size_t i = conn_slot(conn_id);; i = (i + 1) & (CORE_MAX_TRACKED_CONNS - 1)) {
-        if (core.conns[i].conn_id == conn_id)
-            return &core.conns[i];
-        if (core.conns[i].conn_id == 0)
-            return NULL;
-    }
-}
-
-static void conn_insert(uint64_t conn_id)
-{
-    if (conn_id == 0 || conn_find(conn_id) != NULL)
-        return;
-    /* Keep the table at most half full, so every probe ends quickly. */
-    if (core.n_conns >= CORE_MAX_TRACKED_CONNS / 2) {
-        atomic_fetch_add_explicit(&core.conns_unknown, 1, memory_order_relaxed);
-        return;
-    }
-    size_t i = conn_slot(conn_id);
-    while (core.conns[i].conn_id != 0)
-        i = (i + 1) & (CORE_MAX_TRACKED_CONNS - 1);
-    core.conns[i].conn_id = conn_id;
-    core.n_conns++;
-}
-
-static void conn_remove(struct core_conn *c)
-{
-    const size_t mask = CORE_MAX_TRACKED_CONNS - 1;
-    size_t hole = (size_t)(c - core.conns);
-    core.conns[hole].conn_id = 0;
-    core.n_conns--;
-    /* Move back any entry that the hole now separates from its home slot. */
-    for (size_t i = (hole + 1) & mask; core.conns[i].conn_id != 0; i = (i + 1) & mask) {
-        size_t home = conn_slot(core.conns[i].conn_id);
-        if (((i - home) & mask) >= ((i - hole) & mask)) {
-            core.conns[hole] = core.conns[i];
-            core.conns[i].conn_id = 0;
-            hole = i;
-        }
-    }
-}
-
-/* A connection's kind is known from the first bytes the bot writes: a GET
- * that asks for `Upgrade: websocket` opens the gateway, anything else is REST. */
-static bool is_websocket_upgrade(const uint8_t *data, uint32_t len)
-{
-    static const char needle[] = "upgrade: websocket";
-    const size_t n = sizeof(needle) - 1;
-    if (len < 4 || memcmp(data, "GET ", 4) != 0)
-        return false;
-    for (uint32_t i = 0; i + n <= len; i++) {
-        if (strncasecmp((const char *)data + i, needle, n) == 0)
-            return true;
-    }
-    return false;
-}
-
-static void count_connection(const struct ring_record *rec)
-{
-    if (rec->type == RING_OPEN) {
-        conn_insert(rec->conn_id);
-        return;
-    }
-    struct core_conn *c = conn_find(rec->conn_id);
-    if (c == NULL)
-        return; /* its kind is already counted (or it was never opened) */
-    if (rec->type == RING_CLOSE) {
-        /* Closed before writing anything: neither REST nor gateway. */
-        atomic_fetch_add_explicit(&core.conns_unknown, 1, memory_order_relaxed);
-        conn_remove(c);
-        return;
-    }
-    if (rec->type != RING_DATA || rec->dir != RING_DIR_WRITE || rec->len == 0)
-        return;
-    if (is_websocket_upgrade(rec->data, rec->len))
-        atomic_fetch_add_explicit(&core.conns_gateway, 1, memory_order_relaxed);
-    else
-        atomic_fetch_add_explicit(&core.conns_rest, 1, memory_order_relaxed);
-    conn_remove(c);
-}
-
 void core_feed(const struct ring_record *rec)
 {
     if (core.streams != NULL)
@@ -483,7 +400,6 @@ static uint64_t mono_now_ns(void)
 
 static void consume(struct ring *ring, struct ring_record *rec)
 {
-    count_connection(rec);
     core_feed(rec);
 #ifdef ARGUS_RECORD
     record_feed(rec);
@@ -567,8 +483,6 @@ static void core_fork_child(void)
     exporter_abandon(core.exporter);
     prom_fork_child(core.prom); /* closes the inherited listening socket only */
     core.prom = NULL;
-    memset(core.conns, 0, sizeof(core.conns));
-    core.n_conns = 0;
     atomic_store(&core.conns_unknown, 0);
     core.reg = NULL;
     core.spans = NULL;
