@@ -14,6 +14,7 @@
  * reports the differences.
  */
 #include <stdint.h>
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -39,10 +40,23 @@ static int cmp_double(const void *a, const void *b)
     return (x > y) - (x < y);
 }
 
-static double median(double *v, int n)
+static double median(double *v, size_t n)
 {
-    qsort(v, (size_t)n, sizeof(*v), cmp_double);
+    qsort(v, n, sizeof(*v), cmp_double);
     return v[n / 2];
+}
+
+/* A whole decimal number within [min, max], else the default. */
+static unsigned long arg_or(const char *s, unsigned long min, unsigned long max, unsigned long def)
+{
+    char *end;
+    unsigned long v;
+
+    if (s == NULL || *s == '\0')
+        return def;
+    errno = 0;
+    v = strtoul(s, &end, 10);
+    return errno == 0 && *end == '\0' && v >= min && v <= max ? v : def;
 }
 
 int main(int argc, char **argv)
@@ -51,12 +65,8 @@ int main(int argc, char **argv)
         fprintf(stderr, "usage: %s CERT KEY SNI [ROUNDS]\n", argv[0]);
         return 2;
     }
-    int rounds = argc > 4 ? atoi(argv[4]) : 400;
-    if (rounds < 1 || rounds > 100000)
-        rounds = 400;
-    size_t record = argc > 5 ? strtoul(argv[5], NULL, 10) : RECORD_MAX;
-    if (record < 1 || record > RECORD_MAX)
-        record = RECORD_MAX;
+    unsigned long rounds = arg_or(argc > 4 ? argv[4] : NULL, 1, 100000, 400);
+    size_t record = arg_or(argc > 5 ? argv[5] : NULL, 1, RECORD_MAX, RECORD_MAX);
 
     SSL_CTX *sctx = SSL_CTX_new(TLS_server_method());
     SSL_CTX *cctx = SSL_CTX_new(TLS_client_method());
@@ -90,7 +100,7 @@ int main(int argc, char **argv)
 
     double *w = calloc((size_t)rounds, sizeof(double));
     double *r = calloc((size_t)rounds, sizeof(double));
-    for (int round = 0; round < rounds; round++) {
+    for (unsigned long round = 0; round < rounds; round++) {
         uint64_t t0 = now_ns();
         for (int i = 0; i < BATCH; i++)
             if (SSL_write_ex(cli, buf, record, &n) != 1)
@@ -117,7 +127,7 @@ int main(int argc, char **argv)
     memset(area, 0, AREA);
     double *c = calloc((size_t)rounds, sizeof(double));
     size_t off = 0;
-    for (int round = 0; round < rounds; round++) {
+    for (unsigned long round = 0; round < rounds; round++) {
         uint64_t t0 = now_ns();
         for (int i = 0; i < BATCH; i++) {
             memcpy(area + off, buf, record);
