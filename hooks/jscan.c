@@ -74,11 +74,13 @@ static size_t skip_value(const char *p, size_t len, size_t i)
         }
         return 0;
     }
-    /* A number, true, false or null: up to the next delimiter. */
+    /* A number, true, false or null: up to the next delimiter, which must be
+     * inside the buffer. Values are only taken inside a container, so a
+     * scalar that runs to the end was cut ("op":10 read as "op":1). */
     size_t start = i;
     while (i < len && p[i] != ',' && p[i] != '}' && p[i] != ']' && !is_space(p[i]) && p[i] != ':')
         i++;
-    return i > start ? i : 0;
+    return i > start && i < len ? i : 0;
 }
 
 static int begin(struct jscan_iter *it, const char *buf, size_t len, char open)
@@ -349,13 +351,18 @@ int jscan_string(const struct jscan_span *v, char *out, size_t cap)
             }
         }
         if (w + n >= cap) {
-            /* Does not fit: stop at this character boundary, which never
-             * splits an escape; drop any partial UTF-8 sequence from raw
-             * bytes already copied. */
-            while (w > 0 && ((unsigned char)out[w - 1] & 0xc0) == 0x80)
-                w--;
-            if (w > 0 && ((unsigned char)out[w - 1] & 0xc0) == 0xc0)
-                w--;
+            /* Does not fit: stop here, which never splits an escape, and
+             * drop the last UTF-8 sequence copied from raw bytes only if it
+             * is incomplete (a complete one is kept). */
+            size_t tail = 0;
+            while (tail < w && tail < 3 && ((unsigned char)out[w - 1 - tail] & 0xc0) == 0x80)
+                tail++;
+            if (tail < w) {
+                unsigned char lead = (unsigned char)out[w - 1 - tail];
+                size_t need = lead >= 0xf0 ? 4 : lead >= 0xe0 ? 3 : lead >= 0xc0 ? 2 : 1;
+                if (need > tail + 1)
+                    w -= tail + 1;
+            }
             break;
         }
         memcpy(out + w, enc, n);

@@ -13,8 +13,9 @@
  *
  * The skimmer is lenient where leniency cannot mislead (it does not validate
  * numbers or UTF-8), and strict where it must be: an unterminated string or
- * container is an error, so a truncated message never yields a field that
- * was cut in half.
+ * container, or a number or literal that runs to the end of the buffer, is
+ * an error, so a truncated message never yields a field that was cut in
+ * half.
  *
  * Threads: any; no shared state. Returns: iterators give 1 (an item), 0 (end
  * of the container) or -EINVAL (malformed or truncated); value helpers give
