@@ -31,16 +31,6 @@ static void fail(const char *what, const char *diff, const char *text, size_t le
     abort();
 }
 
-static bool all_zero(const void *p, size_t n)
-{
-    const unsigned char *b = p;
-
-    for (size_t i = 0; i < n; i++)
-        if (b[i] != 0)
-            return false;
-    return true;
-}
-
 /* The cut text[0, at) against the whole text's parse. */
 static void check_cut(const char *text, size_t at, enum ev_dir dir, const struct gw_opts *o,
                       const struct ev_gw *full)
@@ -59,7 +49,7 @@ static void check_cut(const char *text, size_t at, enum ev_dir dir, const struct
             fail("cut", "seq is neither whole nor absent", text, at);
         if (strcmp(cut.t, full->t) != 0 && cut.t[0] != '\0')
             fail("cut", "t is neither whole nor absent", text, at);
-        if (memcmp(&cut.u, &full->u, sizeof(cut.u)) != 0 && !all_zero(&cut.u, sizeof(cut.u)))
+        if (memcmp(&cut.u, &full->u, sizeof(cut.u)) != 0 && !ref_all_zero(&cut.u, sizeof(cut.u)))
             fail("cut", "payload fields partly read", text, at);
     }
     free(copy);

@@ -1,13 +1,19 @@
 /*
  * decode_fixture.h - shared helpers for the decoder tests (test_http.c,
- * test_ws.c, test_zs.c, test_gw.c, test_stream.c).
+ * test_ws.c, test_zs.c, test_gw.c, test_route.c, test_stream.c, test_jscan.c).
  *
  * - guarded(): a copy of an input placed at the very end of readable memory,
  *   followed by a PROT_NONE page, so any read past the input faults (the
  *   picohttpparser test.c trick);
  * - struct fx_buf: a growable byte buffer for building inputs;
  * - WebSocket frame, zlib-stream, zstd-stream and permessage-deflate
- *   encoders, so tests build wire bytes from readable JSON.
+ *   encoders, and a one-shot body compressor, so tests build wire bytes
+ *   from readable JSON;
+ * - feeding plans: struct fx_slicer hands out an input whole, in
+ *   fixed-size pieces or in two at a split point, each slice guarded; and
+ *   fx_check_feeds() asserts that a decoder logs the same text fed whole,
+ *   byte by byte and split at every position;
+ * - fx_run_suite(): runs a Check suite and gives main()'s exit status.
  *
  * Test code: aborts (via ck_assert) on allocation failure.
  */
@@ -15,7 +21,9 @@
 #define ARGUS_DECODE_FIXTURE_H
 
 #include <check.h>
+#include <stdbool.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -150,6 +158,25 @@ static inline void fx_deflater_fini(struct fx_deflater *d)
     deflateEnd(&d->z);
 }
 
+/* [in, in + len) compressed in one piece as an HTTP body is: gzip
+ * (window_bits 15 + 16), zlib "deflate" (15) or raw deflate (-15). Returns
+ * the length written to out (cap bytes, which must suffice). */
+static inline size_t fx_deflate_body(int window_bits, const void *in, size_t len, uint8_t *out,
+                                     size_t cap)
+{
+    z_stream z;
+
+    memset(&z, 0, sizeof(z));
+    ck_assert_int_eq(deflateInit2(&z, 6, Z_DEFLATED, window_bits, 8, Z_DEFAULT_STRATEGY), Z_OK);
+    z.next_in = (Bytef *)(uintptr_t)in;
+    z.avail_in = (uInt)len;
+    z.next_out = out;
+    z.avail_out = (uInt)cap;
+    ck_assert_int_eq(deflate(&z, Z_FINISH), Z_STREAM_END);
+    deflateEnd(&z);
+    return cap - z.avail_out;
+}
+
 /* A zstd stream that flushes (but does not end a frame) per message. */
 static inline void fx_zstd_msg(ZSTD_CCtx *cctx, struct fx_buf *out, const void *msg, size_t len)
 {
@@ -163,6 +190,106 @@ static inline void fx_zstd_msg(ZSTD_CCtx *cctx, struct fx_buf *out, const void *
         ck_assert(!ZSTD_isError(left));
         fx_put(out, chunk, ob.pos);
     } while (left != 0);
+}
+
+/* How a test feeds an input of len bytes: whole (piece 0, split 0), in
+ * slices of at most `piece` bytes, or as two parts cut at `split`
+ * (0 < split < len). Returns the length of the slice that starts at `at`. */
+static inline size_t fx_slice_len(size_t at, size_t len, size_t piece, size_t split)
+{
+    size_t n = len - at;
+
+    if (piece > 0 && n > piece)
+        n = piece;
+    if (split > 0 && at == 0 && split < len)
+        n = split;
+    return n;
+}
+
+/* Iterates the slices of an input under a feeding plan, each a guarded
+ * copy (so a decoder reading past the slice it was given faults):
+ *     struct fx_slicer sl = fx_slicer(in, len, piece, split);
+ *     while (fx_next_slice(&sl, &buf, &n)) ... feed buf[0, n) ...
+ * A slice stays readable until the next call; run it to the end (false),
+ * which releases the last one. */
+struct fx_slicer {
+    const uint8_t *in;
+    size_t len, piece, split, at;
+    struct fx_guard slice;
+    bool guarded;
+};
+
+static inline struct fx_slicer fx_slicer(const void *in, size_t len, size_t piece, size_t split)
+{
+    struct fx_slicer s = {.in = in, .len = len, .piece = piece, .split = split};
+
+    return s;
+}
+
+static inline bool fx_next_slice(struct fx_slicer *s, const uint8_t **data, size_t *n)
+{
+    if (s->guarded) {
+        fx_unguard(&s->slice);
+        s->guarded = false;
+    }
+    if (s->at >= s->len)
+        return false;
+    *n = fx_slice_len(s->at, s->len, s->piece, s->split);
+    s->slice = fx_guarded(s->in + s->at, *n);
+    s->guarded = true;
+    s->at += *n;
+    *data = s->slice.data;
+    return true;
+}
+
+/* One decoding of a test's input under a feeding plan (see fx_slice_len),
+ * logged as NUL-terminated text into *log (which it initialises). */
+typedef void (*fx_feed_fn)(const void *input, size_t piece, size_t split, struct fx_buf *log);
+
+static inline void fx_check_feed(fx_feed_fn feed, const void *input, size_t piece, size_t split,
+                                 const char *expected)
+{
+    struct fx_buf log;
+    char plan[48] = "whole";
+
+    if (piece > 0)
+        snprintf(plan, sizeof(plan), "in pieces of %zu", piece);
+    else if (split > 0)
+        snprintf(plan, sizeof(plan), "split at %zu", split);
+    feed(input, piece, split, &log);
+    ck_assert_msg(strcmp((char *)log.p, expected) == 0, "fed %s:\n%s\nexpected:\n%s", plan,
+                  (char *)log.p, expected);
+    fx_free(&log);
+}
+
+/* The decoding logs `expected` fed whole and byte by byte. */
+static inline void fx_check_whole_and_bytes(fx_feed_fn feed, const void *input,
+                                            const char *expected)
+{
+    fx_check_feed(feed, input, 0, 0, expected);
+    fx_check_feed(feed, input, 1, 0, expected);
+}
+
+/* ... and also split in two at every position of its len bytes. */
+static inline void fx_check_feeds(fx_feed_fn feed, const void *input, size_t len,
+                                  const char *expected)
+{
+    fx_check_whole_and_bytes(feed, input, expected);
+    for (size_t at = 1; at < len; at++)
+        fx_check_feed(feed, input, 0, at, expected);
+}
+
+/* Runs every test of s (forking, as configured) and returns main()'s exit
+ * status. */
+static inline int fx_run_suite(Suite *s)
+{
+    SRunner *sr = srunner_create(s);
+    int failed;
+
+    srunner_run_all(sr, CK_NORMAL);
+    failed = srunner_ntests_failed(sr);
+    srunner_free(sr);
+    return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
 }
 
 #endif

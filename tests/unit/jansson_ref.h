@@ -330,6 +330,17 @@ static inline const char *ref_gw_diff(const struct ev_gw *got, const struct ev_g
     return NULL;
 }
 
+/* True if the n bytes at p are all zero (an ev_gw union nobody filled). */
+static inline bool ref_all_zero(const void *p, size_t n)
+{
+    const unsigned char *b = p;
+
+    for (size_t i = 0; i < n; i++)
+        if (b[i] != 0)
+            return false;
+    return true;
+}
+
 /* jscan_string() of a span into a malloc'd buffer large enough never to
  * truncate (unescaping never lengthens). Returns the length or -1. */
 static inline int ref_unescape(const struct jscan_span *s, char **out)

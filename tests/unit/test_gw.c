@@ -155,8 +155,6 @@ int main(void)
 {
     Suite *s = suite_create("gw");
     TCase *tc = tcase_create("core");
-    SRunner *sr;
-    int failed;
 
     tcase_add_test(tc, envelope_keys_are_found_in_any_order);
     tcase_add_test(tc, malformed_and_etf_are_told_apart);
@@ -165,9 +163,5 @@ int main(void)
     tcase_add_test(tc, interaction_names_are_qualified_and_tokens_hashed);
     tcase_add_test(tc, message_content_is_kept_only_for_prefix_candidates);
     suite_add_tcase(s, tc);
-    sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+    return fx_run_suite(s);
 }

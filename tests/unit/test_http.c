@@ -16,20 +16,16 @@ static void run(enum http_kind kind, const char *input, size_t len, size_t piece
                 struct fx_buf *log)
 {
     struct http_parser *p = calloc(1, sizeof(*p));
+    struct fx_slicer slices = fx_slicer(input, len, piece, split);
+    const uint8_t *buf;
+    size_t left;
     char line[256];
 
     ck_assert_ptr_nonnull(p);
     p->kind = kind;
     memset(log, 0, sizeof(*log));
-    for (size_t at = 0; at < len;) {
-        size_t n = len - at;
-        if (piece > 0 && n > piece)
-            n = piece;
-        if (split > 0 && at == 0 && split < len)
-            n = split;
-        struct fx_guard g = fx_guarded(input + at, n);
-        const uint8_t *buf = g.data;
-        size_t left = n, used;
+    while (fx_next_slice(&slices, &buf, &left)) {
+        size_t used;
         struct http_slice body;
         for (;;) {
             enum http_status st = http_parse(p, buf, left, &used, &body);
@@ -75,8 +71,6 @@ static void run(enum http_kind kind, const char *input, size_t len, size_t piece
             if (left == 0 && p->state != HTTP_S_BODY_LENGTH)
                 break;
         }
-        fx_unguard(&g);
-        at += n;
     }
     if (http_parse_eof(p))
         fx_puts(log, "eof-done\n");
@@ -108,25 +102,25 @@ static void normalise(struct fx_buf *log)
     *w = '\0';
 }
 
+struct http_input {
+    enum http_kind kind;
+    const char *text;
+};
+
+/* An fx_feed_fn: run() with body pieces merged. */
+static void feed(const void *arg, size_t piece, size_t split, struct fx_buf *log)
+{
+    const struct http_input *in = arg;
+
+    run(in->kind, in->text, strlen(in->text), piece, split, log);
+    normalise(log);
+}
+
 static void check_splits(enum http_kind kind, const char *input, const char *expected)
 {
-    size_t len = strlen(input);
-    struct fx_buf log;
+    struct http_input in = {kind, input};
 
-    run(kind, input, len, 0, 0, &log);
-    normalise(&log);
-    ck_assert_str_eq((char *)log.p, expected);
-    fx_free(&log);
-    run(kind, input, len, 1, 0, &log);
-    normalise(&log);
-    ck_assert_str_eq((char *)log.p, expected);
-    fx_free(&log);
-    for (size_t at = 1; at < len; at++) {
-        run(kind, input, len, 0, at, &log);
-        normalise(&log);
-        ck_assert_msg(strcmp((char *)log.p, expected) == 0, "split %zu: %s", at, (char *)log.p);
-        fx_free(&log);
-    }
+    fx_check_feeds(feed, &in, strlen(input), expected);
 }
 
 START_TEST(keep_alive_requests_with_and_without_bodies)
@@ -232,17 +226,8 @@ START_TEST(bodies_decode_gzip_deflate_and_br_within_the_cap)
     uint8_t packed[256];
 
     for (int mode = 0; mode < 3; mode++) {
-        z_stream z;
-        memset(&z, 0, sizeof(z));
         int wbits = mode == 0 ? 15 + 16 : mode == 1 ? 15 : -15;
-        ck_assert_int_eq(deflateInit2(&z, 6, Z_DEFLATED, wbits, 8, Z_DEFAULT_STRATEGY), Z_OK);
-        z.next_in = (Bytef *)(uintptr_t)json;
-        z.avail_in = (uInt)strlen(json);
-        z.next_out = packed;
-        z.avail_out = sizeof(packed);
-        ck_assert_int_eq(deflate(&z, Z_FINISH), Z_STREAM_END);
-        size_t n = sizeof(packed) - z.avail_out;
-        deflateEnd(&z);
+        size_t n = fx_deflate_body(wbits, json, strlen(json), packed, sizeof(packed));
         struct http_body b;
         ck_assert_int_eq(
             http_body_init(&b, mode == 0 ? HTTP_ENC_GZIP : HTTP_ENC_DEFLATE, 10, 1 << 20), 0);
@@ -277,8 +262,6 @@ int main(void)
 {
     Suite *s = suite_create("http");
     TCase *tc = tcase_create("core");
-    SRunner *sr;
-    int failed;
 
     tcase_add_test(tc, keep_alive_requests_with_and_without_bodies);
     tcase_add_test(tc, responses_204_chunked_and_until_close);
@@ -288,9 +271,5 @@ int main(void)
     tcase_add_test(tc, a_head_larger_than_the_cap_is_refused);
     tcase_add_test(tc, bodies_decode_gzip_deflate_and_br_within_the_cap);
     suite_add_tcase(s, tc);
-    sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+    return fx_run_suite(s);
 }

@@ -279,16 +279,6 @@ START_TEST(jscan_sees_the_members_and_values_jansson_sees)
 }
 END_TEST
 
-static bool all_zero(const void *p, size_t n)
-{
-    const unsigned char *b = p;
-
-    for (size_t i = 0; i < n; i++)
-        if (b[i] != 0)
-            return false;
-    return true;
-}
-
 /* A message cut anywhere (as at the size cap) is refused by jansson; the
  * skimmer may still read what the prefix holds, but each field is either
  * what the whole message says or absent, never a value cut short. */
@@ -316,7 +306,7 @@ START_TEST(every_cut_of_the_corpus_yields_whole_fields_or_none)
             /* "d" is read only when it is whole, so the payload fields are
              * all those of the whole message or all unset. */
             ck_assert_msg(memcmp(&cut.u, &full.u, sizeof(cut.u)) == 0 ||
-                              all_zero(&cut.u, sizeof(cut.u)),
+                              ref_all_zero(&cut.u, sizeof(cut.u)),
                           "%s cut at %zu: payload fields partly read", p->what, at);
         }
     }
@@ -467,8 +457,6 @@ int main(void)
 {
     Suite *s = suite_create("jscan");
     TCase *tc = tcase_create("core");
-    SRunner *sr;
-    int failed;
 
     tcase_add_test(tc, gw_fields_equal_the_jansson_reference_in_both_directions);
     tcase_add_test(tc, the_corpus_reads_as_a_person_would_read_it);
@@ -479,9 +467,5 @@ int main(void)
     tcase_add_test(tc, strings_are_cut_at_the_last_whole_character);
     tcase_add_test(tc, issue_6_regressions);
     suite_add_tcase(s, tc);
-    sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+    return fx_run_suite(s);
 }

@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "decode_fixture.h"
 #include "route.h"
 #include "tokhash.h"
 
@@ -154,17 +155,11 @@ int main(void)
 {
     Suite *s = suite_create("route");
     TCase *tc = tcase_create("core");
-    SRunner *sr;
-    int failed;
 
     tcase_add_test(tc, paths_become_the_documented_templates);
     tcase_add_test(tc, correlation_keys_come_from_the_path);
     tcase_add_test(tc, no_template_leaks_whatever_the_path);
     tcase_add_test(tc, an_overlong_path_is_cut_at_a_segment);
     suite_add_tcase(s, tc);
-    sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+    return fx_run_suite(s);
 }

@@ -144,21 +144,17 @@ static void run(const struct session *s, size_t piece, long split_at, struct log
             rec.len = (uint32_t)len;
             stream_table_feed(t, &rec);
         } else {
-            for (size_t at = 0; at < len;) {
-                size_t n = len - at;
-                if (piece > 0 && n > piece)
-                    n = piece;
-                if (split_at >= 0 && at == 0 && (size_t)split_at < len && split_at > 0)
-                    n = (size_t)split_at;
-                /* Each piece gets its own guarded copy, so a read past the
-                 * end of any record faults. */
-                struct fx_guard pg = fx_guarded(guard.data + at, n);
+            /* Each piece gets its own guarded copy, so a read past the
+             * end of any record faults. */
+            struct fx_slicer slices =
+                fx_slicer(guard.data, len, piece, split_at > 0 ? (size_t)split_at : 0);
+            const uint8_t *piece_data;
+            size_t n;
+            while (fx_next_slice(&slices, &piece_data, &n)) {
                 rec.t_ns = now;
-                rec.data = pg.data;
+                rec.data = piece_data;
                 rec.len = (uint32_t)n;
                 stream_table_feed(t, &rec);
-                fx_unguard(&pg);
-                at += n;
             }
             now++;
         }
@@ -262,16 +258,7 @@ static void build_rest_session(struct session *s)
         const char *json =
             "[{\"name\":\"a\",\"options\":[1,2]},{\"name\":\"b,]\"},{\"name\":\"c\"}]";
         uint8_t gz[256];
-        z_stream z;
-        memset(&z, 0, sizeof(z));
-        ck_assert_int_eq(deflateInit2(&z, 6, Z_DEFLATED, 15 + 16, 8, Z_DEFAULT_STRATEGY), Z_OK);
-        z.next_in = (Bytef *)(uintptr_t)json;
-        z.avail_in = (uInt)strlen(json);
-        z.next_out = gz;
-        z.avail_out = sizeof(gz);
-        ck_assert_int_eq(deflate(&z, Z_FINISH), Z_STREAM_END);
-        size_t gzlen = sizeof(gz) - z.avail_out;
-        deflateEnd(&z);
+        size_t gzlen = fx_deflate_body(15 + 16, json, strlen(json), gz, sizeof(gz));
         char head[200];
         snprintf(head, sizeof(head),
                  "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Encoding: gzip\r\n"
@@ -729,11 +716,5 @@ static Suite *stream_suite(void)
 
 int main(void)
 {
-    SRunner *sr = srunner_create(stream_suite());
-    int failed;
-
-    srunner_run_all(sr, CK_NORMAL);
-    failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+    return fx_run_suite(stream_suite());
 }

@@ -16,20 +16,16 @@ static void run(const uint8_t *in, size_t len, size_t piece, size_t split, bool 
                 struct fx_buf *log)
 {
     struct ws_decoder d;
+    struct fx_slicer slices = fx_slicer(in, len, piece, split);
+    const uint8_t *buf;
+    size_t left;
     char line[128];
 
     memset(&d, 0, sizeof(d));
     d.allow_rsv1 = allow_rsv1;
     memset(log, 0, sizeof(*log));
-    for (size_t at = 0; at < len;) {
-        size_t n = len - at;
-        if (piece > 0 && n > piece)
-            n = piece;
-        if (split > 0 && at == 0 && split < len)
-            n = split;
-        struct fx_guard g = fx_guarded(in + at, n);
-        const uint8_t *buf = g.data;
-        size_t left = n, used;
+    while (fx_next_slice(&slices, &buf, &left)) {
+        size_t used;
         struct ws_chunk c;
         for (bool more = true; more;) {
             enum ws_status st = ws_decode(&d, buf, left, &used, &c);
@@ -64,27 +60,28 @@ static void run(const uint8_t *in, size_t len, size_t piece, size_t split, bool 
                 break;
             }
         }
-        fx_unguard(&g);
-        at += n;
     }
     fx_put(log, "", 1);
 }
 
-static void check_splits(const struct fx_buf *in, bool allow_rsv1, const char *expected)
-{
-    struct fx_buf log;
+struct ws_input {
+    const struct fx_buf *wire;
+    bool allow_rsv1;
+};
 
-    run(in->p, in->len, 0, 0, allow_rsv1, &log);
-    ck_assert_str_eq((char *)log.p, expected);
-    fx_free(&log);
-    run(in->p, in->len, 1, 0, allow_rsv1, &log);
-    ck_assert_str_eq((char *)log.p, expected);
-    fx_free(&log);
-    for (size_t at = 1; at < in->len; at++) {
-        run(in->p, in->len, 0, at, allow_rsv1, &log);
-        ck_assert_msg(strcmp((char *)log.p, expected) == 0, "split %zu", at);
-        fx_free(&log);
-    }
+/* An fx_feed_fn over run(). */
+static void feed(const void *arg, size_t piece, size_t split, struct fx_buf *log)
+{
+    const struct ws_input *in = arg;
+
+    run(in->wire->p, in->wire->len, piece, split, in->allow_rsv1, log);
+}
+
+static void check_splits(const struct fx_buf *wire, bool allow_rsv1, const char *expected)
+{
+    struct ws_input in = {wire, allow_rsv1};
+
+    fx_check_feeds(feed, &in, wire->len, expected);
 }
 
 START_TEST(masked_and_unmasked_frames_of_every_length_form)
@@ -106,13 +103,8 @@ START_TEST(masked_and_unmasked_frames_of_every_length_form)
     fx_put(&expected, "", 1);
     /* Splitting 70 KB everywhere is slow under ASan; the big frame is checked
      * whole and per byte, the splits run on the small frames. */
-    struct fx_buf log;
-    run(in.p, in.len, 0, 0, false, &log);
-    ck_assert_str_eq((char *)log.p, (char *)expected.p);
-    fx_free(&log);
-    run(in.p, in.len, 1, 0, false, &log);
-    ck_assert_str_eq((char *)log.p, (char *)expected.p);
-    fx_free(&log);
+    struct ws_input whole = {&in, false};
+    fx_check_whole_and_bytes(feed, &whole, (char *)expected.p);
     in.len = 2 + 4 + 17 + 4 + 300;
     expected.len = strlen("[op=1 fin=1 rsv1=0 msg=1 len=17:{\"op\":1,\"d\":null}]") +
                    strlen("[op=2 fin=1 rsv1=0 msg=2 len=300:") + 300;
@@ -172,17 +164,11 @@ int main(void)
 {
     Suite *s = suite_create("ws");
     TCase *tc = tcase_create("core");
-    SRunner *sr;
-    int failed;
 
     tcase_set_timeout(tc, 120);
     tcase_add_test(tc, masked_and_unmasked_frames_of_every_length_form);
     tcase_add_test(tc, fragments_carry_the_message_opcode_across_control_frames);
     tcase_add_test(tc, protocol_violations_are_errors);
     suite_add_tcase(s, tc);
-    sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+    return fx_run_suite(s);
 }

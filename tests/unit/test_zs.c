@@ -42,15 +42,11 @@ static void run(enum zs_mode mode, bool nct, const struct fx_buf *wire, const si
     ck_assert_int_eq(zs_init(&z, mode, nct), 0);
     memset(log, 0, sizeof(*log));
     for (size_t m = 0; m < n_msgs; m++) {
-        for (size_t done = 0; done < msg_len[m];) {
-            size_t n = msg_len[m] - done;
-            if (piece > 0 && n > piece)
-                n = piece;
-            struct fx_guard g = fx_guarded(wire->p + at + done, n);
-            ck_assert_int_eq(zs_feed(&z, g.data, n, sink, &o), ZS_OK);
-            fx_unguard(&g);
-            done += n;
-        }
+        struct fx_slicer slices = fx_slicer(wire->p + at, msg_len[m], piece, 0);
+        const uint8_t *buf;
+        size_t n;
+        while (fx_next_slice(&slices, &buf, &n))
+            ck_assert_int_eq(zs_feed(&z, buf, n, sink, &o), ZS_OK);
         at += msg_len[m];
         enum zs_status st = zs_end_message(&z, sink, &o);
         if (st == ZS_COMPLETE) {
@@ -178,17 +174,11 @@ int main(void)
 {
     Suite *s = suite_create("zs");
     TCase *tc = tcase_create("core");
-    SRunner *sr;
-    int failed;
 
     tcase_add_test(tc, zlib_stream_messages_end_on_the_sync_flush);
     tcase_add_test(tc, zstd_stream_gives_one_message_per_ws_message);
     tcase_add_test(tc, permessage_deflate_with_and_without_context_takeover);
     tcase_add_test(tc, corrupt_input_and_a_full_sink_stop_decoding);
     suite_add_tcase(s, tc);
-    sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+    return fx_run_suite(s);
 }
