@@ -270,6 +270,7 @@ static void *metrics_thread(void *arg)
     struct exporter *e = p->e;
     if (e->thread_init != NULL)
         e->thread_init();
+    pthread_setname_np(pthread_self(), "argus-metrics");
     const struct argus_config *cfg = e->cfg;
     uint64_t interval_ns =
         (uint64_t)(cfg->metric_export_interval_ms ? cfg->metric_export_interval_ms : 60000) *
@@ -310,6 +311,7 @@ static void *traces_thread(void *arg)
     struct exporter *e = p->e;
     if (e->thread_init != NULL)
         e->thread_init();
+    pthread_setname_np(pthread_self(), "argus-traces");
     const struct argus_config *cfg = e->cfg;
     uint32_t delay_ms = cfg->bsp_schedule_delay_ms ? cfg->bsp_schedule_delay_ms : 5000;
     uint32_t timeout_ms = tighter_ms(cfg->bsp_export_timeout_ms, cfg->traces.timeout_ms, 30000);

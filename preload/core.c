@@ -257,6 +257,7 @@ static void *sigterm_main(void *arg)
     (void)arg;
     if (core.host->mark_argus_thread != NULL)
         core.host->mark_argus_thread();
+    pthread_setname_np(pthread_self(), "argus-sigterm");
     while (sem_wait(&sigterm_sem) != 0 && errno == EINTR)
         ;
     core_exit_flush();

@@ -192,6 +192,8 @@ static void *argus_thread_main(void *arg)
 {
     (void)arg;
     argus_mark_thread();
+    /* Named so that top, perf and /proc tell Argus' time from the bot's. */
+    pthread_setname_np(pthread_self(), "argus-decode");
     argus_config_report(&argus_cfg);
     const struct sym_ssl *primary = sym_primary();
     if (argus_log_get_level() >= ARGUS_LOG_DEBUG) {
