@@ -152,7 +152,11 @@ static const struct var_desc var_table[] = {
 
 static void config_defaults(struct argus_config *cfg)
 {
-    memset(cfg, 0, sizeof(*cfg));
+    /* Only the fields: the problem lines and the arena are used up to their
+     * counters, and leaving their ~24 KiB untouched keeps a dormant child's
+     * footprint to the one page it must write. */
+    memset(cfg, 0, offsetof(struct argus_config, problems));
+    cfg->arena_used = 0;
     cfg->log_level = ARGUS_LOG_INFO;
     cfg->metrics_exporters = ARGUS_EXPORTER_OTLP;
     cfg->traces_exporters = ARGUS_EXPORTER_OTLP;
