@@ -117,10 +117,12 @@ struct ring {
     _Alignas(RING_CACHELINE) uint8_t area[];
 };
 
-static inline uint32_t ring_total(uint32_t len)
+/* 64-bit: with the largest ring (4 GiB) a payload just under 4 GiB passes
+ * len <= size, and its header carries the size past what the record's
+ * 32-bit total can hold; ring_push refuses such a record. */
+static inline uint64_t ring_total(uint32_t len)
 {
-    return (uint32_t)((sizeof(struct ring_hdr) + len + RING_ALIGN - 1) &
-                      ~(uint64_t)(RING_ALIGN - 1));
+    return (sizeof(struct ring_hdr) + (uint64_t)len + RING_ALIGN - 1) & ~(uint64_t)(RING_ALIGN - 1);
 }
 
 static inline struct ring_hdr *ring_hdr_at(struct ring *r, uint64_t pos)
@@ -180,8 +182,8 @@ static void ring_wake_if_sleeping(struct ring *r)
 int ring_push(struct ring *r, uint64_t conn_id, uint8_t type, uint8_t dir, uint8_t flags,
               uint64_t t_ns, const void *data, uint32_t len)
 {
-    uint32_t total = ring_total(len);
-    if (len > r->size || total > r->size) {
+    uint64_t total = ring_total(len);
+    if (total > r->size || total > UINT32_MAX) {
         ring_count_drop(r, type, len);
         return -ENOSPC;
     }
@@ -218,7 +220,7 @@ int ring_push(struct ring *r, uint64_t conn_id, uint8_t type, uint8_t dir, uint8
     hdr->conn_id = conn_id;
     hdr->t_ns = t_ns;
     hdr->len = len;
-    hdr->total = total;
+    hdr->total = (uint32_t)total;
     hdr->type = type;
     hdr->dir = dir;
     hdr->flags = flags;

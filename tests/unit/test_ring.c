@@ -107,6 +107,24 @@ START_TEST(a_full_ring_drops_and_counts)
 }
 END_TEST
 
+/* With the largest ring (ARGUS_RING_BYTES = 4 GiB) a payload just under
+ * 4 GiB fits the size check, but its header pushes the record's size past
+ * 32 bits (or to exactly 4 GiB, which the record's 32-bit size cannot
+ * hold): it must be refused, not reserved with a wrapped-around size. */
+START_TEST(a_record_too_big_for_the_largest_ring_is_refused)
+{
+    memset(&stats, 0, sizeof(stats));
+    struct ring *r = ring_create(1ull << 32, &stats);
+    ck_assert_ptr_nonnull(r);
+    static uint8_t buf[64];
+    ck_assert_int_eq(ring_push(r, 1, RING_DATA, 0, 0, 0, buf, UINT32_MAX - 7), -ENOSPC);
+    ck_assert_int_eq(ring_push(r, 1, RING_DATA, 0, 0, 0, buf, UINT32_MAX - 39), -ENOSPC);
+    ck_assert_uint_eq(atomic_load(&stats.dropped_records), 2);
+    struct ring_record rec;
+    ck_assert_int_eq(ring_pop(r, &rec), 0);
+}
+END_TEST
+
 START_TEST(popped_records_stay_valid_until_released)
 {
     struct ring *r = ring_create(SMALL_RING, &stats);
@@ -223,6 +241,7 @@ static Suite *ring_suite(void)
     tcase_add_test(tc, empty_records_carry_no_data);
     tcase_add_test(tc, records_keep_their_order_across_many_wraps);
     tcase_add_test(tc, a_full_ring_drops_and_counts);
+    tcase_add_test(tc, a_record_too_big_for_the_largest_ring_is_refused);
     tcase_add_test(tc, popped_records_stay_valid_until_released);
     tcase_add_test(tc, wait_returns_at_once_when_records_are_ready);
     tcase_add_test(tc, a_push_wakes_a_sleeping_consumer);
