@@ -142,6 +142,13 @@ static void announce_kind(struct stream_table *t, struct conn *c, enum conn_kind
 
 static void free_http(struct conn *c)
 {
+    /* A head or body cut short (close, gap, parse error) never reached the
+     * wipes in request_head()/request_done(), yet it may hold the
+     * Authorization header or message content. */
+    if (c->req != NULL)
+        explicit_bzero(c->req->head, c->req->head_len);
+    if (c->req_body.buf != NULL)
+        explicit_bzero(c->req_body.buf, c->req_body.len);
     free(c->req);
     free(c->resp);
     c->req = c->resp = NULL;
@@ -156,6 +163,10 @@ static void free_dir(struct stream_dir *d)
         return;
     zs_fini(&d->pmd);
     zs_fini(&d->transport);
+    /* A message cut short (close, gap, abandon) missed gateway_message()'s
+     * wipe; an IDENTIFY carries the bot token. */
+    if (d->msg != NULL)
+        explicit_bzero(d->msg, d->msg_len);
     free(d->msg);
     free(d);
 }

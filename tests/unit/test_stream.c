@@ -5,6 +5,7 @@
  * into two records at every position: the event log must be identical.
  */
 #include <check.h>
+#include <malloc.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -693,6 +694,113 @@ START_TEST(oversized_message_is_decoded_from_its_prefix)
 }
 END_TEST
 
+/* ---- freed memory ----
+ * While a test arms it, the binary's free() looks for a secret in every block
+ * it releases: a buffer that held a token must be wiped before it goes back
+ * to the allocator, whose next malloc() may hand it to anyone. Not under
+ * AddressSanitizer, which owns free() itself. */
+#if defined(__SANITIZE_ADDRESS__)
+#define FREED_SECRET_CHECKED 0
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define FREED_SECRET_CHECKED 0
+#endif
+#endif
+#ifndef FREED_SECRET_CHECKED
+#define FREED_SECRET_CHECKED 1
+void __libc_free(void *p);
+static const char *freed_secret;
+static int freed_secret_blocks;
+
+void free(void *p)
+{
+    if (p != NULL && freed_secret != NULL &&
+        memmem(p, malloc_usable_size(p), freed_secret, strlen(freed_secret)) != NULL)
+        freed_secret_blocks++;
+    __libc_free(p);
+}
+#endif
+
+/* Feeds s with `secret` armed and asserts it reached no freed block. */
+static void run_watching_frees(const struct session *s, const char *secret)
+{
+    struct argus_config cfg = test_config();
+    struct log *l = calloc(1, sizeof(*l));
+    struct stream_table *t;
+
+    ck_assert_ptr_nonnull(l);
+#if FREED_SECRET_CHECKED
+    freed_secret = secret;
+    freed_secret_blocks = 0;
+#endif
+    t = stream_table_create(&cfg, on_event, l);
+    ck_assert_ptr_nonnull(t);
+    for (int i = 0; i < s->n; i++) {
+        struct ring_record rec = {.conn_id = s->segs[i].conn,
+                                  .t_ns = (uint64_t)i,
+                                  .type = (uint8_t)s->segs[i].type,
+                                  .dir = (uint8_t)s->segs[i].dir,
+                                  .len = (uint32_t)s->segs[i].bytes.len,
+                                  .data = s->segs[i].bytes.p};
+        stream_table_feed(t, &rec);
+    }
+    stream_table_destroy(t);
+#if FREED_SECRET_CHECKED
+    freed_secret = NULL;
+    ck_assert_int_eq(freed_secret_blocks, 0);
+#endif
+    assert_no_secret(l, secret);
+    fx_free(&l->text);
+    free(l);
+}
+
+START_TEST(a_request_head_cut_by_close_is_wiped)
+{
+    struct session s;
+
+    memset(&s, 0, sizeof(s));
+    fx_puts(&add_seg(&s, 2, RING_OPEN, 0)->bytes, "discord.com");
+    add_text(&s, 2, RING_DIR_WRITE,
+             "POST /api/v10/channels/1200000000000000003/messages HTTP/1.1\r\n"
+             "Authorization: Bot " BOT_TOKEN "\r\n");
+    add_seg(&s, 2, RING_CLOSE, 0);
+    run_watching_frees(&s, BOT_TOKEN);
+    session_free(&s);
+}
+END_TEST
+
+START_TEST(a_malformed_request_head_is_wiped)
+{
+    struct session s;
+
+    memset(&s, 0, sizeof(s));
+    add_text(&s, 2, RING_DIR_WRITE,
+             "GET /api/v10/users/@me HTTP/1.1\r\nAuthorization: Bot " BOT_TOKEN
+             "\r\n folded\r\n\r\n");
+    add_seg(&s, 2, RING_CLOSE, 0);
+    run_watching_frees(&s, BOT_TOKEN);
+    session_free(&s);
+}
+END_TEST
+
+START_TEST(an_identify_cut_by_close_is_wiped)
+{
+    struct session s;
+
+    memset(&s, 0, sizeof(s));
+    add_text(&s, 9, RING_DIR_WRITE,
+             "GET /?v=10&encoding=json HTTP/1.1\r\nUpgrade: websocket\r\n\r\n");
+    add_text(&s, 9, RING_DIR_READ, "HTTP/1.1 101 Switching Protocols\r\n\r\n");
+    struct seg *w = add_seg(&s, 9, RING_DATA, RING_DIR_WRITE);
+    const char *identify = gw_outbound[1];
+    /* The first fragment of a message that never ends. */
+    fx_ws_frame(&w->bytes, 1, 0, 0, 1, identify, strlen(identify));
+    add_seg(&s, 9, RING_CLOSE, 0);
+    run_watching_frees(&s, BOT_TOKEN);
+    session_free(&s);
+}
+END_TEST
+
 static Suite *stream_suite(void)
 {
     Suite *s = suite_create("stream");
@@ -710,6 +818,9 @@ static Suite *stream_suite(void)
     tcase_add_test(tc, garbage_is_abandoned_and_counted);
     tcase_add_test(tc, connection_cap_evicts_the_quietest);
     tcase_add_test(tc, oversized_message_is_decoded_from_its_prefix);
+    tcase_add_test(tc, a_request_head_cut_by_close_is_wiped);
+    tcase_add_test(tc, a_malformed_request_head_is_wiped);
+    tcase_add_test(tc, an_identify_cut_by_close_is_wiped);
     suite_add_tcase(s, tc);
     return s;
 }
