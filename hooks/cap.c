@@ -171,7 +171,10 @@ static void cap_push_data(const struct sym_ssl *lib, void *ssl, struct ring *rin
         }
         uint64_t opened = word & ~(uint64_t)CONN_F_NEED_OPEN;
         if (conn_update(slot, word, opened) != 0) {
-            cap_count_drop(n); /* evicted meanwhile */
+            /* Evicted meanwhile, by an evictor that saw CONN_F_NEED_OPEN and
+             * so pushed no CLOSE for the OPEN we just pushed. */
+            ring_push(ring, CONN_WORD_ID(word), RING_CLOSE, 0, 0, cap_now_ns(), NULL, 0);
+            cap_count_drop(n);
             return;
         }
         word = opened;

@@ -99,14 +99,19 @@ struct conn_slot *conn_find(struct conn_table *t, const void *ssl, uint64_t *wor
     return NULL;
 }
 
-/* Claims slot s, which held `old_key`, for key/word. Returns false if another
- * thread changed the slot first. */
-static bool conn_claim(struct conn_slot *s, uintptr_t old_key, uintptr_t key, uint64_t word)
+/* Claims slot s, which held `old_key`, for key/word, and stores in *old_word
+ * the word it replaced. Returns false if another thread changed the slot
+ * first. The old word is exchanged, not taken from an earlier load: the
+ * owner of an evicted entry may have changed it (cleared CONN_F_NEED_OPEN
+ * after pushing its OPEN) until the claim, and whether a CLOSE is owed
+ * depends on the word as it was at the eviction. */
+static bool conn_claim(struct conn_slot *s, uintptr_t old_key, uintptr_t key, uint64_t word,
+                       uint64_t *old_word)
 {
     if (!atomic_compare_exchange_strong_explicit(&s->key, &old_key, CONN_KEY_BUSY,
                                                  memory_order_acquire, memory_order_relaxed))
         return false;
-    atomic_store_explicit(&s->word, word, memory_order_relaxed);
+    *old_word = atomic_exchange_explicit(&s->word, word, memory_order_acq_rel);
     atomic_store_explicit(&s->key, key, memory_order_release);
     return true;
 }
@@ -145,8 +150,9 @@ int conn_insert(struct conn_table *t, const void *ssl, uint64_t word, uint64_t *
         if (!full) {
             for (unsigned i = 0; i < CONN_WINDOW; i++) {
                 struct conn_slot *s = conn_slot_at(t, base, i);
+                uint64_t stale_word;
                 if (atomic_load_explicit(&s->key, memory_order_relaxed) == 0 &&
-                    conn_claim(s, 0, key, word)) {
+                    conn_claim(s, 0, key, word, &stale_word)) {
                     atomic_fetch_add_explicit(&t->live, 1, memory_order_relaxed);
                     return 0;
                 }
@@ -155,10 +161,7 @@ int conn_insert(struct conn_table *t, const void *ssl, uint64_t word, uint64_t *
         uintptr_t victim_key = 0;
         uint64_t victim_word = 0;
         struct conn_slot *victim = conn_victim(t, base, &victim_key, &victim_word);
-        if (victim != NULL && conn_claim(victim, victim_key, key, word)) {
-            /* The evicted entry's word may have changed between our load and
-             * the claim (its broken flag); the id is what the caller needs. */
-            *evicted = victim_word;
+        if (victim != NULL && conn_claim(victim, victim_key, key, word, evicted)) {
             if (t->stats != NULL)
                 atomic_fetch_add_explicit(&t->stats->connections_evicted, 1, memory_order_relaxed);
             return 0;
