@@ -44,7 +44,8 @@ static const char *const sym_sonames[] = {"libssl.so.3", "libssl.so.1.1", "libss
 /* Gives up after SYM_LOCK_PATIENCE_NS: the holder may be waiting for the
  * loader lock that the caller holds (a hook called from a destructor during
  * dlclose), and waiting for each other would hang the bot. The caller then
- * answers without the cache, or fails the call. */
+ * answers from the libraries already known, without the cache, or fails the
+ * call (sym_resolve_site). */
 #define SYM_LOCK_PATIENCE_NS 100000000ull
 
 static uint64_t sym_now_ns(void)
@@ -157,12 +158,13 @@ const struct sym_ssl *sym_primary(void)
     return &sym_libs[0];
 }
 
-/* The library the object containing ret_addr is bound to; caller holds
- * sym_lock. Returns an index into sym_libs, SYM_PRIMARY when the caller's
- * own dependencies hold no libssl (the main program, a dlsym'd pointer), or
- * SYM_NONE when it needs a copy there is no room to remember: handing that
- * copy's SSL* to another libssl could crash the bot, so the call fails. */
-static int sym_library_of_caller_locked(const void *ret_addr)
+/* The library the object containing ret_addr is bound to. Returns an index
+ * into sym_libs, SYM_PRIMARY when the caller's own dependencies hold no
+ * libssl (the main program, a dlsym'd pointer), or SYM_NONE when it needs a
+ * copy there is no room to remember (or, without sym_lock, a copy not
+ * remembered yet): handing that copy's SSL* to another libssl could crash
+ * the bot, so the call fails. Only a caller holding sym_lock may append. */
+static int sym_library_of_caller(const void *ret_addr, bool locked)
 {
     Dl_info info;
     struct link_map *lm = NULL;
@@ -179,13 +181,15 @@ static int sym_library_of_caller_locked(const void *ret_addr)
     const void *base = sym_base_of(fn);
     if (base == NULL || base == sym_self_base())
         return SYM_PRIMARY;
-    if (atomic_load_explicit(&sym_have_primary, memory_order_relaxed) && base == sym_libs[0].base)
+    if (atomic_load_explicit(&sym_have_primary, memory_order_acquire) && base == sym_libs[0].base)
         return 0;
 
-    unsigned n = atomic_load_explicit(&sym_n_libs, memory_order_relaxed);
+    unsigned n = atomic_load_explicit(&sym_n_libs, memory_order_acquire);
     for (unsigned i = 1; i < n; i++)
         if (sym_libs[i].base == base)
             return (int)i;
+    if (!locked)
+        return SYM_NONE;
     if (n == 0)
         n = 1; /* slot 0 stays reserved for the primary */
     if (n >= SYM_MAX_LIBS)
@@ -223,21 +227,28 @@ static void sym_cache_site_locked(uint64_t addr, int lib)
      * process this does not happen in practice. */
 }
 
+/* Without sym_lock (sym_lock_take gave up), the site is still answered from
+ * the libraries already known, only not cached: failing the bot's call is
+ * kept for a library never seen before. The loader calls this makes are
+ * safe in the deadlock sym_lock_take avoids, since the loader lock the
+ * caller holds there is recursive. */
 const struct sym_ssl *sym_resolve_site(const void *ret_addr)
 {
     const struct sym_ssl *lib = NULL;
-    if (!sym_lock_take())
-        return NULL; /* not cached: the next call from this site tries again */
-    sym_find_primary_locked();
-    int idx = sym_library_of_caller_locked(ret_addr);
-    if (idx == SYM_PRIMARY && atomic_load_explicit(&sym_have_primary, memory_order_relaxed))
+    bool locked = sym_lock_take();
+    if (locked)
+        sym_find_primary_locked();
+    int idx = sym_library_of_caller(ret_addr, locked);
+    if (idx == SYM_PRIMARY && atomic_load_explicit(&sym_have_primary, memory_order_acquire))
         idx = 0;
     if (idx >= 0) {
         lib = &sym_libs[idx];
         /* A site bound to "the primary" only because none other was found is
          * cached too: its answer cannot change once the primary exists. */
-        sym_cache_site_locked((uint64_t)(uintptr_t)ret_addr, idx);
+        if (locked)
+            sym_cache_site_locked((uint64_t)(uintptr_t)ret_addr, idx);
     }
-    sym_lock_drop();
+    if (locked)
+        sym_lock_drop();
     return lib;
 }

@@ -62,7 +62,8 @@ __attribute__((visibility("hidden"))) extern _Atomic uint64_t sym_sites[SYM_SITE
 __attribute__((visibility("hidden"))) extern struct sym_ssl sym_libs[SYM_MAX_LIBS];
 
 /* Slow path: resolves and caches the library for this call site. Returns
- * NULL only if no libssl can be found at all. */
+ * NULL if no libssl can be found at all, or if the site needs a copy not
+ * seen before while the resolution lock stays taken (sym.c). */
 const struct sym_ssl *sym_resolve_site(const void *ret_addr);
 
 /* The library the code at ret_addr is bound to (see above), or NULL if none
