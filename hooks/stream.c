@@ -729,10 +729,17 @@ static int msg_append(void *arg, const uint8_t *data, size_t len)
             want *= 2;
         if (want > s->t->max_message)
             want = s->t->max_message;
-        uint8_t *grown = realloc(d->msg, want);
+        /* Not realloc(): the block it releases would keep the message so
+         * far, which may hold a token (see gateway_message). */
+        uint8_t *grown = malloc(want);
         if (grown == NULL) {
             d->msg_truncated = true;
             return 0;
+        }
+        if (d->msg != NULL) {
+            memcpy(grown, d->msg, d->msg_len);
+            explicit_bzero(d->msg, d->msg_len);
+            free(d->msg);
         }
         d->msg = grown;
         d->msg_alloc = want;

@@ -719,6 +719,23 @@ void free(void *p)
         freed_secret_blocks++;
     __libc_free(p);
 }
+
+/* Armed, realloc() always moves, so the block it releases passes free(). */
+void *__libc_malloc(size_t n);
+void *__libc_realloc(void *p, size_t n);
+
+void *realloc(void *p, size_t n)
+{
+    if (freed_secret == NULL || p == NULL)
+        return __libc_realloc(p, n);
+    void *q = __libc_malloc(n);
+    if (q != NULL) {
+        size_t old = malloc_usable_size(p);
+        memcpy(q, p, old < n ? old : n);
+        free(p);
+    }
+    return q;
+}
 #endif
 
 /* Feeds s with `secret` armed and asserts it reached no freed block. */
@@ -801,6 +818,30 @@ START_TEST(an_identify_cut_by_close_is_wiped)
 }
 END_TEST
 
+START_TEST(a_growing_interaction_buffer_leaves_no_token_behind)
+{
+    struct session s;
+    struct fx_buf big = {0};
+
+    memset(&s, 0, sizeof(s));
+    add_text(&s, 9, RING_DIR_WRITE,
+             "GET /?v=10&encoding=json HTTP/1.1\r\nUpgrade: websocket\r\n\r\n");
+    add_text(&s, 9, RING_DIR_READ, "HTTP/1.1 101 Switching Protocols\r\n\r\n");
+    /* Larger than the message buffer's first allocation, token first. */
+    fx_puts(&big,
+            "{\"t\":\"INTERACTION_CREATE\",\"s\":1,\"op\":0,\"d\":{\"token\":\"" ITOKEN
+            "\",\"id\":\"1100000000000000001\",\"type\":2,\"data\":{\"name\":\"x\",\"pad\":\"");
+    while (big.len < 200 * 1024)
+        fx_puts(&big, "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx");
+    fx_puts(&big, "\"}}}");
+    fx_ws_frame(&add_seg(&s, 9, RING_DATA, RING_DIR_READ)->bytes, 1, 1, 0, 0, big.p, big.len);
+    add_seg(&s, 9, RING_CLOSE, 0);
+    run_watching_frees(&s, ITOKEN);
+    fx_free(&big);
+    session_free(&s);
+}
+END_TEST
+
 static Suite *stream_suite(void)
 {
     Suite *s = suite_create("stream");
@@ -821,6 +862,7 @@ static Suite *stream_suite(void)
     tcase_add_test(tc, a_request_head_cut_by_close_is_wiped);
     tcase_add_test(tc, a_malformed_request_head_is_wiped);
     tcase_add_test(tc, an_identify_cut_by_close_is_wiped);
+    tcase_add_test(tc, a_growing_interaction_buffer_leaves_no_token_behind);
     suite_add_tcase(s, tc);
     return s;
 }
