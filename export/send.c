@@ -34,7 +34,9 @@
 
 #define SEND_POLL_MS 50
 #define SEND_USER_AGENT "argus-preload/" ARGUS_VERSION " (OTLP/HTTP exporter)"
-#define SEND_HEADER_MAX 1024
+/* "key: value" for the longest pair argus_kv_list_walk hands over (a key
+ * under 256 bytes, a value under 1024: long bearer tokens and JWTs). */
+#define SEND_HEADER_MAX (256 + 2 + 1024)
 
 struct sender {
     const struct argus_otlp_signal *sig;
@@ -83,24 +85,34 @@ static bool header_name_ok(const char *k)
     return true;
 }
 
+/* Says once per sender that a pair is not sent; never shows the value. */
+static void refuse_header(struct sender *s, const char *key, const char *why)
+{
+    argus_log_once(&s->said_headers, ARGUS_LOG_WARN,
+                   "OTEL_EXPORTER_OTLP_HEADERS (or its %s variant): \"%s\" %s (value not shown); "
+                   "not sending it",
+                   s->signal == OTLP_METRICS ? "_METRICS" : "_TRACES", key, why);
+}
+
 static int add_header(const char *key, const char *value, void *arg)
 {
     struct sender *s = arg;
     char line[SEND_HEADER_MAX];
     /* A decoded value with CR or LF would inject headers: refuse the pair. */
     if (!header_name_ok(key) || strpbrk(value, "\r\n") != NULL) {
-        argus_log_once(&s->said_headers, ARGUS_LOG_WARN,
-                       "OTEL_EXPORTER_OTLP_HEADERS (or its %s variant): \"%s\" is not a valid "
-                       "HTTP header (value not shown); not sending it",
-                       s->signal == OTLP_METRICS ? "_METRICS" : "_TRACES", key);
+        refuse_header(s, key, "is not a valid HTTP header");
         return 0;
     }
     int n = snprintf(line, sizeof(line), "%s: %s", key, value);
-    if (n < 0 || (size_t)n >= sizeof(line))
-        return 0;
-    struct curl_slist *l = curl_slist_append(s->headers, line);
+    struct curl_slist *l = NULL;
+    if (n >= 0 && (size_t)n < sizeof(line))
+        l = curl_slist_append(s->headers, line);
     /* The line held a secret: do not leave it on the stack. */
     explicit_bzero(line, sizeof(line));
+    if (n < 0 || (size_t)n >= sizeof(line)) {
+        refuse_header(s, key, "is too long");
+        return 0;
+    }
     if (l == NULL)
         return -ENOMEM;
     s->headers = l;

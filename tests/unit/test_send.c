@@ -237,6 +237,30 @@ START_TEST(gzip_body_and_headers_are_sent)
 }
 END_TEST
 
+/* argus_kv_list_walk hands over values of up to 1023 bytes (a long bearer
+ * token, a JWT); every one of them must reach the collector. */
+START_TEST(the_longest_header_value_the_config_accepts_is_sent)
+{
+    struct server s = {.statuses = {200}, .n_script = 1};
+    server_start(&s);
+    static char headers[64 + 1024];
+    static char expected[64 + 1024];
+    char value[1024];
+    memset(value, 'a', sizeof(value) - 1);
+    value[sizeof(value) - 1] = '\0';
+    snprintf(headers, sizeof(headers), "authorization=%s", value);
+    snprintf(expected, sizeof(expected), "authorization: %s\r\n", value);
+    struct argus_otlp_signal sig = signal_for(&s, false, headers);
+    struct sender *snd = send_create(&sig, OTLP_METRICS);
+    struct send_outcome o;
+    send_export(snd, body, sizeof(body), in_ms(5000), 0, &o);
+    ck_assert_int_eq(o.result, SEND_OK);
+    ck_assert_ptr_nonnull(strcasestr(s.last_head, expected));
+    send_destroy(snd);
+    server_stop(&s);
+}
+END_TEST
+
 START_TEST(unreachable_collector_fails_within_the_deadline)
 {
     /* A port that was just free: nothing listens there. */
@@ -321,6 +345,7 @@ static Suite *send_suite(void)
     tcase_add_test(tc, retry_after_beyond_the_budget_ends_the_export);
     tcase_add_test(tc, client_errors_drop_the_batch_without_retry);
     tcase_add_test(tc, gzip_body_and_headers_are_sent);
+    tcase_add_test(tc, the_longest_header_value_the_config_accepts_is_sent);
     tcase_add_test(tc, unreachable_collector_fails_within_the_deadline);
     tcase_add_test(tc, cut_ends_an_export_the_server_never_answers);
     tcase_add_test(tc, retry_after_accepts_seconds_and_http_dates);
