@@ -98,7 +98,6 @@ struct conn {
 };
 
 struct stream_table {
-    const struct argus_config *cfg;
     argus_event_fn cb;
     void *arg;
     struct gw_opts gw_opts;
@@ -107,7 +106,6 @@ struct stream_table {
     struct conn **conns;
     uint32_t n_conns;
     struct conn *last;
-    uint64_t gateway_bytes;
     /* The record being fed: its time stamps every event it completes. */
     uint64_t now_ns;
 };
@@ -128,6 +126,18 @@ static void emit_simple(struct stream_table *t, struct conn *c, enum ev_kind kin
 
     memset(&ev, 0, sizeof(ev));
     ev.kind = kind;
+    emit(t, c, &ev);
+}
+
+static void emit_decode_error(struct stream_table *t, struct conn *c, const char *stage,
+                              const char *reason)
+{
+    struct argus_event ev;
+
+    memset(&ev, 0, sizeof(ev));
+    ev.kind = EV_DECODE_ERROR;
+    ev.u.decode_error.stage = stage;
+    ev.u.decode_error.reason = reason;
     emit(t, c, &ev);
 }
 
@@ -174,16 +184,10 @@ static void free_dir(struct stream_dir *d)
 /* Gives up on a connection: one decode error, then silence until close. */
 static void abandon(struct stream_table *t, struct conn *c, const char *stage, const char *reason)
 {
-    struct argus_event ev;
-
     if (c->dead)
         return;
     c->dead = true;
-    memset(&ev, 0, sizeof(ev));
-    ev.kind = EV_DECODE_ERROR;
-    ev.u.decode_error.stage = stage;
-    ev.u.decode_error.reason = reason;
-    emit(t, c, &ev);
+    emit_decode_error(t, c, stage, reason);
     argus_log_debug("conn %llu: %s decoding abandoned: %s", (unsigned long long)c->id, stage,
                     reason);
     free_http(c);
@@ -796,7 +800,6 @@ static void gateway_message(struct stream_table *t, struct conn *c, enum ev_dir 
     memset(&ev, 0, sizeof(ev));
     if (c->ignored)
         goto out;
-    t->gateway_bytes += d->msg_len;
     switch (gw_parse((const char *)d->msg, d->msg_len, dir, &t->gw_opts, &ev.u.gw)) {
     case GW_OK:
         ev.kind = dir == EV_DIR_IN ? EV_GW_RECV : EV_GW_SEND;
@@ -808,10 +811,7 @@ static void gateway_message(struct stream_table *t, struct conn *c, enum ev_dir 
         abandon(t, c, "gateway", "etf");
         return;
     case GW_MALFORMED:
-        ev.kind = EV_DECODE_ERROR;
-        ev.u.decode_error.stage = "gateway";
-        ev.u.decode_error.reason = d->msg_truncated ? "message_too_large" : "malformed";
-        emit(t, c, &ev);
+        emit_decode_error(t, c, "gateway", d->msg_truncated ? "message_too_large" : "malformed");
         break;
     }
 out:
@@ -928,19 +928,13 @@ static void feed_ws(struct stream_table *t, struct conn *c, enum ev_dir dir, con
  * starts with a request line; the exchanges in flight are dropped. */
 static void gap(struct stream_table *t, struct conn *c)
 {
-    struct argus_event ev;
-
     if (c->dead)
         return;
     if (c->upgraded) {
         abandon(t, c, "capture", "gap");
         return;
     }
-    memset(&ev, 0, sizeof(ev));
-    ev.kind = EV_DECODE_ERROR;
-    ev.u.decode_error.stage = "capture";
-    ev.u.decode_error.reason = "gap";
-    emit(t, c, &ev);
+    emit_decode_error(t, c, "capture", "gap");
     free_http(c);
     c->n_pending = 0;
     c->resync = true;
@@ -1025,7 +1019,6 @@ struct stream_table *stream_table_create(const struct argus_config *cfg, argus_e
 
     if (t == NULL)
         goto out;
-    t->cfg = cfg;
     t->cb = cb;
     t->arg = arg;
     t->max_conns = cfg->max_connections > 0 ? cfg->max_connections : 64;
@@ -1049,9 +1042,4 @@ void stream_table_destroy(struct stream_table *t)
         conn_free(t->conns[i]);
     free(t->conns);
     free(t);
-}
-
-uint64_t stream_table_gateway_bytes(const struct stream_table *t)
-{
-    return t->gateway_bytes;
 }

@@ -29,8 +29,8 @@
  *   - no token reaches an event (route.h, gw.h), and buffers that held a
  *     request head or an outbound gateway payload are wiped after parsing.
  *
- * Threads: the decode thread only. The table borrows cfg (it must outlive
- * the table). stream_table_create returns NULL on allocation failure;
+ * Threads: the decode thread only. stream_table_create copies what it needs
+ * from cfg. stream_table_create returns NULL on allocation failure;
  * stream_table_destroy accepts NULL and frees everything, emitting nothing.
  */
 #ifndef ARGUS_STREAM_H
@@ -48,9 +48,5 @@ struct stream_table *stream_table_create(const struct argus_config *cfg, argus_e
                                          void *arg);
 void stream_table_feed(struct stream_table *t, const struct ring_record *rec);
 void stream_table_destroy(struct stream_table *t);
-
-/* Decompressed gateway JSON bytes decoded so far (for the benchmark and the
- * debug line). */
-uint64_t stream_table_gateway_bytes(const struct stream_table *t);
 
 #endif

@@ -16,23 +16,6 @@
 
 static const uint8_t zs_flush_marker[4] = {0x00, 0x00, 0xff, 0xff};
 
-const char *zs_mode_name(enum zs_mode mode)
-{
-    switch (mode) {
-    case ZS_NONE:
-        return "none";
-    case ZS_ZLIB_STREAM:
-        return "zlib-stream";
-    case ZS_ZSTD_STREAM:
-        return "zstd-stream";
-    case ZS_ZLIB_MESSAGE:
-        return "zlib-payload";
-    case ZS_PMD:
-        return "permessage-deflate";
-    }
-    return "?";
-}
-
 int zs_init(struct zs *s, enum zs_mode mode, bool no_context_takeover)
 {
     int rc = 0;
@@ -114,7 +97,6 @@ static enum zs_status inflate_some(struct zs *s, const uint8_t *in, size_t len, 
         s->z.avail_out = sizeof(out);
         int zr = inflate(&s->z, Z_SYNC_FLUSH);
         size_t produced = sizeof(out) - s->z.avail_out;
-        s->out_bytes += produced;
         if (produced > 0 && sink(arg, out, produced) != 0)
             return ZS_STOPPED;
         if (zr == Z_STREAM_END) {
@@ -141,7 +123,6 @@ static enum zs_status zstd_some(struct zs *s, const uint8_t *in, size_t len, zs_
         size_t r = ZSTD_decompressStream(s->zstd, &ob, &ib);
         if (ZSTD_isError(r))
             return ZS_ERROR;
-        s->out_bytes += ob.pos;
         if (ob.pos > 0 && sink(arg, out, ob.pos) != 0)
             return ZS_STOPPED;
         /* A full output buffer may leave decoded bytes inside zstd. */
@@ -152,7 +133,6 @@ static enum zs_status zstd_some(struct zs *s, const uint8_t *in, size_t len, zs_
 
 enum zs_status zs_feed(struct zs *s, const uint8_t *in, size_t len, zs_sink_fn sink, void *arg)
 {
-    s->in_bytes += len;
     switch (s->mode) {
     case ZS_ZLIB_STREAM:
         remember_tail(s, in, len);

@@ -65,7 +65,6 @@ struct zs {
     uint8_t tail_len;
     uint8_t header[2]; /* zlib-stream: the zlib header, checked then skipped */
     uint8_t header_seen;
-    uint64_t in_bytes, out_bytes;
 };
 
 int zs_init(struct zs *s, enum zs_mode mode, bool no_context_takeover);
@@ -78,7 +77,5 @@ enum zs_status zs_feed(struct zs *s, const uint8_t *in, size_t len, zs_sink_fn s
  * complete (always, except for a zlib-stream message that did not end on a
  * flush), ZS_OK when it continues in the next WS message, or an error. */
 enum zs_status zs_end_message(struct zs *s, zs_sink_fn sink, void *arg);
-
-const char *zs_mode_name(enum zs_mode mode);
 
 #endif
