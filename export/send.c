@@ -85,13 +85,17 @@ static bool header_name_ok(const char *k)
     return true;
 }
 
-/* Says once per sender that a pair is not sent; never shows the value. */
+/* Says once per sender that a pair is not sent; never shows the value, and
+ * shows the key only if it is a valid header name: a header pasted the HTTP
+ * way ("Authorization: Basic dXNl...=") puts the secret in the key. */
 static void refuse_header(struct sender *s, const char *key, const char *why)
 {
+    bool show = header_name_ok(key);
     argus_log_once(&s->said_headers, ARGUS_LOG_WARN,
-                   "OTEL_EXPORTER_OTLP_HEADERS (or its %s variant): \"%s\" %s (value not shown); "
+                   "OTEL_EXPORTER_OTLP_HEADERS (or its %s variant): %s%s%s %s (value not shown); "
                    "not sending it",
-                   s->signal == OTLP_METRICS ? "_METRICS" : "_TRACES", key, why);
+                   s->signal == OTLP_METRICS ? "_METRICS" : "_TRACES", show ? "\"" : "",
+                   show ? key : "a header name", show ? "\"" : "", why);
 }
 
 static int add_header(const char *key, const char *value, void *arg)
@@ -100,7 +104,8 @@ static int add_header(const char *key, const char *value, void *arg)
     char line[SEND_HEADER_MAX];
     /* A decoded value with CR or LF would inject headers: refuse the pair. */
     if (!header_name_ok(key) || strpbrk(value, "\r\n") != NULL) {
-        refuse_header(s, key, "is not a valid HTTP header");
+        refuse_header(s, key,
+                      "is not a valid HTTP header (write key=value, the value percent-encoded)");
         return 0;
     }
     int n = snprintf(line, sizeof(line), "%s: %s", key, value);

@@ -261,6 +261,28 @@ START_TEST(the_longest_header_value_the_config_accepts_is_sent)
 }
 END_TEST
 
+/* A header written the HTTP way ("Authorization: Basic dXNlcjpwYXNz=") has
+ * its '=' in the secret, so the secret lands in the key, which is not a
+ * valid header name. The warning must not show that key. */
+START_TEST(an_invalid_header_name_is_not_echoed)
+{
+    char path[] = "/tmp/test_send_stderr_XXXXXX";
+    int fd = mkstemp(path);
+    ck_assert_int_ge(fd, 0);
+    unlink(path);
+    ck_assert_int_eq(dup2(fd, STDERR_FILENO), STDERR_FILENO);
+    struct argus_otlp_signal sig = {.url = "http://127.0.0.1:9/v1/metrics",
+                                    .headers = "Authorization: Basic dXNlcjpwYXNz="};
+    struct sender *snd = send_create(&sig, OTLP_METRICS);
+    ck_assert_ptr_nonnull(snd);
+    char logged[1024] = {0};
+    ck_assert_int_gt(pread(fd, logged, sizeof(logged) - 1, 0), 0);
+    ck_assert_ptr_nonnull(strstr(logged, "OTEL_EXPORTER_OTLP_HEADERS"));
+    ck_assert_ptr_null(strstr(logged, "dXNlcjpwYXNz"));
+    send_destroy(snd);
+}
+END_TEST
+
 START_TEST(unreachable_collector_fails_within_the_deadline)
 {
     /* A port that was just free: nothing listens there. */
@@ -346,6 +368,7 @@ static Suite *send_suite(void)
     tcase_add_test(tc, client_errors_drop_the_batch_without_retry);
     tcase_add_test(tc, gzip_body_and_headers_are_sent);
     tcase_add_test(tc, the_longest_header_value_the_config_accepts_is_sent);
+    tcase_add_test(tc, an_invalid_header_name_is_not_echoed);
     tcase_add_test(tc, unreachable_collector_fails_within_the_deadline);
     tcase_add_test(tc, cut_ends_an_export_the_server_never_answers);
     tcase_add_test(tc, retry_after_accepts_seconds_and_http_dates);
