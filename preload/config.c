@@ -545,6 +545,25 @@ static const char *otlp_value(const char *(*getenv_fn)(const char *), const char
     return v;
 }
 
+/* Copies url into out for a log line with its userinfo (user:password@,
+ * the part of the authority before the last '@') replaced by "<elided>":
+ * collectors that take basic auth in the URL get it there. A value that is
+ * not a URL at all is treated as if it had no scheme. */
+static const char *url_shown(const char *url, char *out, size_t size)
+{
+    const char *scheme_end = strstr(url, "://");
+    const char *authority = scheme_end ? scheme_end + 3 : url;
+    size_t authority_len = strcspn(authority, "/?#");
+    const char *at = NULL;
+    for (const char *c = authority; c < authority + authority_len; c++)
+        if (*c == '@')
+            at = c;
+    if (at == NULL)
+        return url;
+    snprintf(out, size, "%.*s<elided>%s", (int)(authority - url), url, at);
+    return out;
+}
+
 static bool url_is_http(const char *url)
 {
     const char *rest = NULL;
@@ -571,7 +590,7 @@ static void otlp_endpoint(struct argus_config *cfg, struct argus_otlp_signal *si
         problem(cfg,
                 "%s=\"%s\" is not an http:// or https:// URL with a host; using "
                 "http://localhost:4318",
-                name, v);
+                name, url_shown(v, url, sizeof(url)));
         v = NULL;
     }
     if (!v) {
@@ -733,7 +752,7 @@ void argus_config_describe(const struct argus_config *cfg, char *buf, size_t siz
 {
     static const char *const temporality_names[] = {"cumulative", "delta", "lowmemory"};
     static const char *const sampler_names[] = {"always_on", "always_off", "traceidratio"};
-    char metrics[40], traces[40];
+    char metrics[40], traces[40], metrics_url[1024], traces_url[1024];
     size_t used = 0;
 
     if (size == 0)
@@ -743,10 +762,12 @@ void argus_config_describe(const struct argus_config *cfg, char *buf, size_t siz
                  "service.name=%s metrics=%s (%s, every %u ms, %s%s) traces=%s (%s, %s %.3g) "
                  "headers=%s",
                  cfg->service_name ? cfg->service_name : "(default)",
-                 exporters_text(cfg->metrics_exporters, metrics, sizeof(metrics)), cfg->metrics.url,
+                 exporters_text(cfg->metrics_exporters, metrics, sizeof(metrics)),
+                 url_shown(cfg->metrics.url, metrics_url, sizeof(metrics_url)),
                  cfg->metric_export_interval_ms, temporality_names[cfg->temporality],
                  cfg->metrics.gzip ? ", gzip" : "",
-                 exporters_text(cfg->traces_exporters, traces, sizeof(traces)), cfg->traces.url,
+                 exporters_text(cfg->traces_exporters, traces, sizeof(traces)),
+                 url_shown(cfg->traces.url, traces_url, sizeof(traces_url)),
                  sampler_names[cfg->sampler], cfg->sampler_ratio,
                  cfg->metrics.headers || cfg->traces.headers ? "set (values not shown)" : "none");
     if (cfg->metrics_exporters & ARGUS_EXPORTER_PROMETHEUS)

@@ -96,6 +96,24 @@ START_TEST(bad_endpoint_is_one_problem_naming_the_variable)
 }
 END_TEST
 
+/* An endpoint may carry credentials (user:password@host): they are never
+ * echoed, neither in a problem line nor in the debug description. */
+START_TEST(endpoint_credentials_are_never_echoed)
+{
+    load((const char *const[]){"OTEL_EXPORTER_OTLP_ENDPOINT", "user:s3cr3t@collector:4318", NULL});
+    ck_assert(has_problem("OTEL_EXPORTER_OTLP_ENDPOINT=\"<elided>@collector:4318\""));
+    ck_assert(!has_problem("s3cr3t"));
+
+    load((const char *const[]){"OTEL_EXPORTER_OTLP_ENDPOINT", "https://user:s3cr3t@collector:4318",
+                               NULL});
+    ck_assert_str_eq(cfg.metrics.url, "https://user:s3cr3t@collector:4318/v1/metrics");
+    char summary[1024];
+    argus_config_describe(&cfg, summary, sizeof(summary));
+    ck_assert_ptr_nonnull(strstr(summary, "https://<elided>@collector:4318/v1/metrics"));
+    ck_assert_ptr_null(strstr(summary, "s3cr3t"));
+}
+END_TEST
+
 START_TEST(number_parsing_is_strict)
 {
     load((const char *const[]){"OTEL_METRIC_EXPORT_INTERVAL", "5s", "ARGUS_MAX_SERIES", "-1",
@@ -235,6 +253,7 @@ static Suite *config_suite(void)
     tcase_add_test(tc, generic_endpoint_gets_the_signal_path_appended);
     tcase_add_test(tc, signal_endpoint_is_used_verbatim);
     tcase_add_test(tc, bad_endpoint_is_one_problem_naming_the_variable);
+    tcase_add_test(tc, endpoint_credentials_are_never_echoed);
     tcase_add_test(tc, number_parsing_is_strict);
     tcase_add_test(tc, booleans_follow_the_sdk_rules);
     tcase_add_test(tc, exporter_lists_and_enums);
