@@ -469,11 +469,14 @@ out:
 
 /* ---- responses ----------------------------------------------------------- */
 
+/* The collector's message ends up in a log line: anything but printable
+ * ASCII becomes '?', so it can neither forge a line nor drive a terminal. */
 static void copy_msg(char *dst, size_t cap, const char *src)
 {
     size_t n = 0;
     while (src != NULL && n + 1 < cap && src[n] != '\0') {
-        dst[n] = src[n];
+        unsigned char c = (unsigned char)src[n];
+        dst[n] = c >= 0x20 && c < 0x7f ? (char)c : '?';
         n++;
     }
     if (cap > 0)

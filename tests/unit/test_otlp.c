@@ -218,6 +218,19 @@ START_TEST(partial_success_is_decoded)
 }
 END_TEST
 
+/* The collector's message goes into Argus' log line: a line break or an
+ * escape sequence in it must not forge lines or drive the terminal. */
+START_TEST(partial_success_message_is_made_printable)
+{
+    static const uint8_t body[] = {0x0a, 0x09, 0x08, 0x01, 0x12, 0x05, 'a', '\n', 0x1b, '[', 'b'};
+    int64_t rejected;
+    char msg[16];
+    ck_assert_int_eq(
+        otlp_decode_response(OTLP_METRICS, body, sizeof(body), &rejected, msg, sizeof(msg)), 0);
+    ck_assert_str_eq(msg, "a??[b");
+}
+END_TEST
+
 static Suite *otlp_suite(void)
 {
     Suite *s = suite_create("otlp");
@@ -226,6 +239,7 @@ static Suite *otlp_suite(void)
     tcase_add_test(tc, nothing_to_send_is_not_encoded);
     tcase_add_test(tc, spans_round_trip_with_parent_events_and_status);
     tcase_add_test(tc, partial_success_is_decoded);
+    tcase_add_test(tc, partial_success_message_is_made_printable);
     suite_add_tcase(s, tc);
     return s;
 }
