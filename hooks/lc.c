@@ -327,6 +327,9 @@ static struct lc_entry *lc_open(struct lc *lc, enum lc_kind kind, uint64_t key, 
                            .deadline_ns = deadline_ns,
                            .kind = (uint8_t)kind,
                            .phase = LC_AWAIT_ANSWER,
+                           .initial.callback_type = -1,
+                           .completion.callback_type = -1,
+                           .late.callback_type = -1,
                            .prev = lc->tail,
                            .next = LC_NONE};
     if (lc->tail != LC_NONE)
@@ -552,7 +555,6 @@ static void lc_on_interaction_create(struct lc *lc, const struct argus_event *ev
     e->guild_id = in->guild_id;
     if (in->type == EV_INTERACTION_APPLICATION_COMMAND)
         snprintf(e->name, sizeof(e->name), "%s", in->name);
-    e->initial.callback_type = e->completion.callback_type = e->late.callback_type = -1;
     /* Autocomplete fires on every keystroke: metrics only, never a span. */
     if (in->type != EV_INTERACTION_AUTOCOMPLETE)
         lc_start_trace(lc, e);
@@ -617,12 +619,14 @@ static void lc_on_message_create(struct lc *lc, const struct argus_event *ev)
     const typeof(ev->u.gw.u.message) *msg = &ev->u.gw.u.message;
     char name[LC_PREFIX_NAME_MAX];
     size_t len = msg->content_len < EV_CONTENT_HEAD ? msg->content_len : EV_CONTENT_HEAD;
-    if (msg->author_bot || msg->has_webhook_id || msg->id == 0 || lc_seen(lc, msg->id))
+    if (msg->author_bot || msg->has_webhook_id || msg->id == 0)
         return;
     /* A head filled to the brim may have been cut: the matcher must not take
-     * a cut word for a whole one. */
+     * a cut word for a whole one. It goes before lc_seen(), which scans the
+     * ended keys, because most messages are not commands. */
     if (!lc_prefix_match(lc->cfg->prefixes, lc->bot_id, msg->content_head, len,
-                         len == EV_CONTENT_HEAD, name))
+                         len == EV_CONTENT_HEAD, name) ||
+        lc_seen(lc, msg->id))
         return;
     uint64_t timeout_ns = (uint64_t)lc->cfg->prefix_timeout_s * LC_NS_PER_S;
     struct lc_entry *e = lc_open(lc, LC_KIND_PREFIX, msg->id, 0, ev->t_ns, ev->t_ns + timeout_ns);
@@ -631,7 +635,6 @@ static void lc_on_message_create(struct lc *lc, const struct argus_event *ev)
     e->channel_id = msg->channel_id;
     e->guild_id = msg->guild_id;
     memcpy(e->name, name, sizeof(name));
-    e->initial.callback_type = e->completion.callback_type = e->late.callback_type = -1;
     lc_start_trace(lc, e);
 }
 
