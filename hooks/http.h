@@ -19,7 +19,7 @@
  * the input. The status says what happened; the head (http_head_*) stays
  * valid from HTTP_HEAD_DONE until the next message starts.
  *
- * struct http_body decodes a body's Content-Encoding (gzip, deflate, br) and
+ * struct http_body decodes a body's Content-Encoding (gzip, deflate, br, zstd) and
  * keeps at most `cap` decoded bytes, for the few bodies whose content matters
  * (error codes, callback types, message references, command sync length).
  * It allocates (zlib/brotli state and the capture buffer) and is freed with
@@ -136,6 +136,7 @@ enum http_encoding {
     HTTP_ENC_GZIP,    /* also "x-gzip" */
     HTTP_ENC_DEFLATE, /* zlib-wrapped, or raw as some servers send */
     HTTP_ENC_BR,
+    HTTP_ENC_ZSTD, /* RFC 9659; aiohttp >= 3.12 asks for it when zstandard is installed */
     HTTP_ENC_UNSUPPORTED,
 };
 
@@ -154,7 +155,8 @@ struct http_body {
     bool z_ready;
     bool deflate_raw_tried;
     z_stream z;
-    void *br; /* BrotliDecoderState */
+    void *br;   /* BrotliDecoderState */
+    void *zstd; /* ZSTD_DStream */
 };
 
 /* Prepares to decode a body with encoding enc, keeping up to cap decoded

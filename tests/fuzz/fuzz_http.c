@@ -24,7 +24,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     p.kind = data[0] & 1 ? HTTP_RESPONSE : HTTP_REQUEST;
     p.next_response_bodiless = (data[0] & 2) != 0;
     piece = data[1] == 0 ? size : data[1];
-    if (http_body_init(&body, (enum http_encoding)((data[0] >> 2) % 5), 4096, 1 << 20) < 0)
+    if (http_body_init(&body, (enum http_encoding)((data[0] >> 2) % (HTTP_ENC_UNSUPPORTED + 1)),
+                       4096, 1 << 20) < 0)
         return 0;
     data += 2;
     size -= 2;
