@@ -131,7 +131,7 @@ enum http_encoding http_head_encoding(const struct http_parser *p)
     return HTTP_ENC_UNSUPPORTED;
 }
 
-/* Parses "HTTP/1.x" at p->head[at..]; returns the minor version or -1. */
+/* Parses "HTTP/1.x" in s[0, len); returns the minor version or -1. */
 static int parse_version(const char *s, size_t len)
 {
     if (len != 8 || memcmp(s, "HTTP/1.", 7) != 0 || (s[7] != '0' && s[7] != '1'))
