@@ -118,8 +118,7 @@ static bool conn_claim(struct conn_slot *s, uintptr_t old_key, uintptr_t key, ui
 
 /* Picks the slot of the window to evict: an ignored entry if there is one
  * (losing it only costs a re-classification), else the first live one. */
-static struct conn_slot *conn_victim(struct conn_table *t, uint64_t base, uintptr_t *victim_key,
-                                     uint64_t *victim_word)
+static struct conn_slot *conn_victim(struct conn_table *t, uint64_t base, uintptr_t *victim_key)
 {
     struct conn_slot *victim = NULL;
     for (unsigned i = 0; i < CONN_WINDOW; i++) {
@@ -131,7 +130,6 @@ static struct conn_slot *conn_victim(struct conn_table *t, uint64_t base, uintpt
         if (victim == NULL || (w & CONN_F_IGNORED) != 0) {
             victim = s;
             *victim_key = k;
-            *victim_word = w;
             if ((w & CONN_F_IGNORED) != 0)
                 break;
         }
@@ -159,8 +157,7 @@ int conn_insert(struct conn_table *t, const void *ssl, uint64_t word, uint64_t *
             }
         }
         uintptr_t victim_key = 0;
-        uint64_t victim_word = 0;
-        struct conn_slot *victim = conn_victim(t, base, &victim_key, &victim_word);
+        struct conn_slot *victim = conn_victim(t, base, &victim_key);
         if (victim != NULL && conn_claim(victim, victim_key, key, word, evicted)) {
             if (t->stats != NULL)
                 atomic_fetch_add_explicit(&t->stats->connections_evicted, 1, memory_order_relaxed);
