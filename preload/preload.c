@@ -73,7 +73,7 @@ static struct argus_config argus_cfg;
 static struct cap_stats argus_stats;
 static struct argus_host argus_host;
 static _Atomic int argus_act_state;
-static const struct argus_core_ops *_Atomic argus_ops; /* set once the core started */
+static const struct argus_core_ops *_Atomic argus_ops; /* set once the core is loaded */
 static char argus_self_dir[ARGUS_PATH_MAX];            /* folder holding the preload */
 static uint64_t argus_process_start_ns;
 static atomic_bool argus_exit_registered;
@@ -216,12 +216,17 @@ static void *argus_thread_main(void *arg)
                         ARGUS_CORE_NAME);
         goto fail;
     }
+    /* Published before start(): a fork() while start() runs, or right after
+     * it returned, must still reach the core's fork_child, or the child keeps
+     * a started core whose threads it does not have (and its exit flush
+     * would wait on them). fork_child and exit_flush are safe on a core that
+     * never started. */
+    atomic_store_explicit(&argus_ops, ops, memory_order_release);
     int rc = ops->start(&argus_host);
     if (rc != 0) {
         argus_log_error("core failed to start (%s); Argus is off for this process", strerror(-rc));
         goto fail;
     }
-    atomic_store_explicit(&argus_ops, ops, memory_order_release);
     /* The core registers its own exit flush after curl_global_init; this one
      * is the preload's backstop (exit_flush is safe to call twice). */
     if (!atomic_exchange(&argus_exit_registered, true))
