@@ -92,8 +92,8 @@ static void refuse_header(struct sender *s, const char *key, const char *why)
 {
     bool show = header_name_ok(key);
     argus_log_once(&s->said_headers, ARGUS_LOG_WARN,
-                   "OTEL_EXPORTER_OTLP_HEADERS (or its %s variant): %s%s%s %s (value not shown); "
-                   "not sending it",
+                   "OTEL_EXPORTER_OTLP_HEADERS (or its %s variant): %s%s%s %s; not sending it "
+                   "(values are never shown)",
                    s->signal == OTLP_METRICS ? "_METRICS" : "_TRACES", show ? "\"" : "",
                    show ? key : "a header name", show ? "\"" : "", why);
 }
@@ -105,7 +105,8 @@ static int add_header(const char *key, const char *value, void *arg)
     /* A decoded value with CR or LF would inject headers: refuse the pair. */
     if (!header_name_ok(key) || strpbrk(value, "\r\n") != NULL) {
         refuse_header(s, key,
-                      "is not a valid HTTP header (write key=value, the value percent-encoded)");
+                      "is not a valid HTTP header (expected key=value pairs, values "
+                      "percent-encoded)");
         return 0;
     }
     int n = snprintf(line, sizeof(line), "%s: %s", key, value);
