@@ -250,8 +250,15 @@ static void parse_message(const struct jscan_span *d, const struct gw_opts *o, s
             if (jscan_find(v.p, v.len, "id", &sv) == 1)
                 g->u.message.interaction_id = span_u64(&sv);
         } else if (jscan_key_is(&k, "content") && v.is_string) {
-            char head[EV_CONTENT_HEAD + 1];
+            /* content_len < EV_CONTENT_HEAD must mean "the whole content"
+             * (lc_prefix_match). A cut jscan_string() ends up to 7 bytes
+             * short of its cap (a 4-byte character that did not fit, then a
+             * cut UTF-8 sequence of up to 3 dropped), so decode 8 bytes past
+             * the head: longer content then always fills it. */
+            char head[EV_CONTENT_HEAD + 8];
             int n = jscan_string(&v, head, sizeof(head));
+            if (n > EV_CONTENT_HEAD)
+                n = EV_CONTENT_HEAD;
             if (n > 0 && is_prefix_candidate(o, head, (size_t)n)) {
                 memcpy(g->u.message.content_head, head, (size_t)n);
                 g->u.message.content_len = (uint16_t)n;

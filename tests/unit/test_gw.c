@@ -151,6 +151,29 @@ START_TEST(message_content_is_kept_only_for_prefix_candidates)
 }
 END_TEST
 
+START_TEST(content_cut_inside_a_character_still_fills_the_head)
+{
+    /* lc_prefix_match() reads content_len == EV_CONTENT_HEAD as "may have been
+     * cut"; anything shorter must be the whole content. Here the head ends
+     * inside "\u00e9" (raw, then escaped), right after a word. */
+    const char *forms[] = {"\xc3\xa9", "\\u00e9"};
+    for (int f = 0; f < 2; f++) {
+        char json[400];
+        char content[200] = "<@123>";
+        while (strlen(content) < EV_CONTENT_HEAD - 5)
+            strcat(content, " ");
+        strcat(content, "ping");
+        strcat(content, forms[f]);
+        strcat(content, " and more words after the cut");
+        snprintf(json, sizeof(json),
+                 "{\"t\":\"MESSAGE_CREATE\",\"s\":3,\"op\":0,\"d\":{\"content\":\"%s\"}}", content);
+        struct ev_gw g;
+        ck_assert_int_eq(parse(json, EV_DIR_IN, &g), GW_OK);
+        ck_assert_uint_eq(g.u.message.content_len, EV_CONTENT_HEAD);
+    }
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("gw");
@@ -162,6 +185,7 @@ int main(void)
     tcase_add_test(tc, guild_delete_tells_outage_from_removal);
     tcase_add_test(tc, interaction_names_are_qualified_and_tokens_hashed);
     tcase_add_test(tc, message_content_is_kept_only_for_prefix_candidates);
+    tcase_add_test(tc, content_cut_inside_a_character_still_fills_the_head);
     suite_add_tcase(s, tc);
     return fx_run_suite(s);
 }
