@@ -166,9 +166,13 @@ static inline void ref_message(const json_t *d, const struct gw_opts *o, struct 
     g->u.message.interaction_id = ref_snowflake(json_object_get(v, "id"));
     v = json_object_get(d, "content");
     if (json_is_string(v)) {
-        char head[EV_CONTENT_HEAD + 1];
+        /* As gw.c: decode past the head and clamp, so content longer than
+         * the head always fills it (a shorter head means the whole content). */
+        char head[EV_CONTENT_HEAD + 8];
         ref_copy_string(v, head, sizeof(head));
         size_t n = strlen(head);
+        if (n > EV_CONTENT_HEAD)
+            n = EV_CONTENT_HEAD;
         if (n > 0 && ref_prefix_candidate(o, head, n)) {
             memcpy(g->u.message.content_head, head, n);
             g->u.message.content_len = (uint16_t)n;
