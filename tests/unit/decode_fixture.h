@@ -13,7 +13,6 @@
  *   fixed-size pieces or in two at a split point, each slice guarded; and
  *   fx_check_feeds() asserts that a decoder logs the same text fed whole,
  *   byte by byte and split at every position;
- * - fx_run_suite(): runs a Check suite and gives main()'s exit status.
  *
  * Test code: aborts (via ck_assert) on allocation failure.
  */
@@ -21,6 +20,8 @@
 #define ARGUS_DECODE_FIXTURE_H
 
 #include <check.h>
+
+#include "check_run.h"
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -277,19 +278,6 @@ static inline void fx_check_feeds(fx_feed_fn feed, const void *input, size_t len
     fx_check_whole_and_bytes(feed, input, expected);
     for (size_t at = 1; at < len; at++)
         fx_check_feed(feed, input, 0, at, expected);
-}
-
-/* Runs every test of s (forking, as configured) and returns main()'s exit
- * status. */
-static inline int fx_run_suite(Suite *s)
-{
-    SRunner *sr = srunner_create(s);
-    int failed;
-
-    srunner_run_all(sr, CK_NORMAL);
-    failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
 }
 
 #endif

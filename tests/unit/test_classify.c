@@ -11,6 +11,7 @@
 
 #include "classify.h"
 #include "config.h"
+#include "check_run.h"
 
 static struct argus_config cfg;
 static char host[CLASSIFY_HOST_MAX];
@@ -180,9 +181,5 @@ static Suite *classify_suite(void)
 
 int main(void)
 {
-    SRunner *sr = srunner_create(classify_suite());
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+    return check_run_suite(classify_suite());
 }

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "config.h"
+#include "check_run.h"
 
 /* A fake environment: NULL-terminated name/value pairs. */
 static const char *const *fake_env;
@@ -270,9 +271,5 @@ static Suite *config_suite(void)
 
 int main(void)
 {
-    SRunner *sr = srunner_create(config_suite());
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+    return check_run_suite(config_suite());
 }

@@ -11,6 +11,7 @@
 
 #include "conn.h"
 #include "core_api.h"
+#include "check_run.h"
 
 static struct cap_stats stats;
 
@@ -171,9 +172,5 @@ static Suite *conn_suite(void)
 
 int main(void)
 {
-    SRunner *sr = srunner_create(conn_suite());
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+    return check_run_suite(conn_suite());
 }

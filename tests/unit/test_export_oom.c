@@ -26,6 +26,7 @@
 #include "reg.h"
 #include "resource.h"
 #include "spans.h"
+#include "check_run.h"
 
 /* ---- allocation failure injection --------------------------------------- */
 
@@ -229,9 +230,5 @@ static Suite *oom_suite(void)
 
 int main(void)
 {
-    SRunner *sr = srunner_create(oom_suite());
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+    return check_run_suite(oom_suite());
 }

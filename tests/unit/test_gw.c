@@ -187,5 +187,5 @@ int main(void)
     tcase_add_test(tc, message_content_is_kept_only_for_prefix_candidates);
     tcase_add_test(tc, content_cut_inside_a_character_still_fills_the_head);
     suite_add_tcase(s, tc);
-    return fx_run_suite(s);
+    return check_run_suite(s);
 }

@@ -321,5 +321,5 @@ int main(void)
     tcase_add_test(tc, bodies_decode_gzip_deflate_and_br_within_the_cap);
     tcase_add_test(tc, a_zstd_body_decodes_and_a_wide_window_is_refused);
     suite_add_tcase(s, tc);
-    return fx_run_suite(s);
+    return check_run_suite(s);
 }

@@ -467,5 +467,5 @@ int main(void)
     tcase_add_test(tc, strings_are_cut_at_the_last_whole_character);
     tcase_add_test(tc, issue_6_regressions);
     suite_add_tcase(s, tc);
-    return fx_run_suite(s);
+    return check_run_suite(s);
 }

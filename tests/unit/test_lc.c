@@ -15,6 +15,7 @@
 #include "lc.h"
 #include "reg.h"
 #include "spans.h"
+#include "check_run.h"
 
 /* ---- fixture -------------------------------------------------------------- */
 
@@ -1457,9 +1458,5 @@ int main(void)
     tcase_add_test(tc, create_survives_every_allocation_failure);
     tcase_add_test(tc, an_allocation_failure_loses_at_most_one_lifecycle_not_the_tracker);
     suite_add_tcase(s, tc);
-    SRunner *sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+    return check_run_suite(s);
 }

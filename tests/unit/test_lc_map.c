@@ -5,6 +5,7 @@
 #include <stdlib.h>
 
 #include "lc_map.h"
+#include "check_run.h"
 
 START_TEST(put_get_and_overwrite)
 {
@@ -94,9 +95,5 @@ int main(void)
     tcase_add_test(tc, deletion_keeps_every_other_key_reachable);
     tcase_add_test(tc, fini_accepts_a_map_never_used);
     suite_add_tcase(s, tc);
-    SRunner *sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+    return check_run_suite(s);
 }

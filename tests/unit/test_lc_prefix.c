@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "lc_prefix.h"
+#include "check_run.h"
 
 static bool match(const char *prefixes, uint64_t bot_id, const char *content, bool truncated,
                   char name[LC_PREFIX_NAME_MAX])
@@ -113,9 +114,5 @@ int main(void)
     tcase_add_test(tc, inference_learns_answered_names_up_to_the_cap);
     tcase_add_test(tc, an_allow_list_replaces_inference);
     suite_add_tcase(s, tc);
-    SRunner *sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+    return check_run_suite(s);
 }

@@ -14,6 +14,7 @@
 #include "resource.h"
 #include "spans.h"
 #include "trace_service.pb-c.h"
+#include "check_run.h"
 
 typedef Opentelemetry__Proto__Collector__Metrics__V1__ExportMetricsServiceRequest MetricsRequest;
 typedef Opentelemetry__Proto__Collector__Trace__V1__ExportTraceServiceRequest TraceRequest;
@@ -246,9 +247,5 @@ static Suite *otlp_suite(void)
 
 int main(void)
 {
-    SRunner *sr = srunner_create(otlp_suite());
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+    return check_run_suite(otlp_suite());
 }

@@ -18,6 +18,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 #include <zlib.h>
+#include "check_run.h"
 
 /* ---- names ---------------------------------------------------------------- */
 
@@ -633,11 +634,5 @@ static Suite *prom_suite(void)
 
 int main(void)
 {
-    SRunner *sr = srunner_create(prom_suite());
-    int failed;
-
-    srunner_run_all(sr, CK_NORMAL);
-    failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+    return check_run_suite(prom_suite());
 }

@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "reg.h"
+#include "check_run.h"
 
 /* The point of metric `name` whose attribute `key` is `value` (or the only
  * point when key is NULL). */
@@ -426,9 +427,5 @@ static Suite *reg_suite(void)
 
 int main(void)
 {
-    SRunner *sr = srunner_create(reg_suite());
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+    return check_run_suite(reg_suite());
 }

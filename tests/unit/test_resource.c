@@ -13,6 +13,7 @@
 
 #include "config.h"
 #include "resource.h"
+#include "check_run.h"
 
 static struct argus_config cfg_with(const char *service_name, const char *attrs)
 {
@@ -130,9 +131,5 @@ static Suite *resource_suite(void)
 
 int main(void)
 {
-    SRunner *sr = srunner_create(resource_suite());
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+    return check_run_suite(resource_suite());
 }

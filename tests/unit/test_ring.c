@@ -12,6 +12,7 @@
 
 #include "core_api.h"
 #include "ring.h"
+#include "check_run.h"
 
 #define SMALL_RING (64u * 1024u)
 
@@ -252,9 +253,5 @@ static Suite *ring_suite(void)
 
 int main(void)
 {
-    SRunner *sr = srunner_create(ring_suite());
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+    return check_run_suite(ring_suite());
 }

@@ -161,5 +161,5 @@ int main(void)
     tcase_add_test(tc, no_template_leaks_whatever_the_path);
     tcase_add_test(tc, an_overlong_path_is_cut_at_a_segment);
     suite_add_tcase(s, tc);
-    return fx_run_suite(s);
+    return check_run_suite(s);
 }

@@ -20,6 +20,7 @@
 
 #include "config.h"
 #include "send.h"
+#include "check_run.h"
 
 /* ---- a scripted HTTP/1.1 server --------------------------------------------- */
 
@@ -378,9 +379,5 @@ static Suite *send_suite(void)
 
 int main(void)
 {
-    SRunner *sr = srunner_create(send_suite());
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+    return check_run_suite(send_suite());
 }

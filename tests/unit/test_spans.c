@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "spans.h"
+#include "check_run.h"
 
 START_TEST(attributes_beyond_the_limit_are_counted_not_kept)
 {
@@ -154,9 +155,5 @@ static Suite *spans_suite(void)
 
 int main(void)
 {
-    SRunner *sr = srunner_create(spans_suite());
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+    return check_run_suite(spans_suite());
 }

@@ -869,5 +869,5 @@ static Suite *stream_suite(void)
 
 int main(void)
 {
-    return fx_run_suite(stream_suite());
+    return check_run_suite(stream_suite());
 }

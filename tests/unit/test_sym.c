@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "sym.h"
+#include "check_run.h"
 
 /* Whether the test binary itself already maps libssl (through libcurl, if
  * the linker kept that dependency): the tests below then say less. */
@@ -91,9 +92,5 @@ static Suite *sym_suite(void)
 
 int main(void)
 {
-    SRunner *sr = srunner_create(sym_suite());
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+    return check_run_suite(sym_suite());
 }

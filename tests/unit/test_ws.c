@@ -170,5 +170,5 @@ int main(void)
     tcase_add_test(tc, fragments_carry_the_message_opcode_across_control_frames);
     tcase_add_test(tc, protocol_violations_are_errors);
     suite_add_tcase(s, tc);
-    return fx_run_suite(s);
+    return check_run_suite(s);
 }

@@ -180,5 +180,5 @@ int main(void)
     tcase_add_test(tc, permessage_deflate_with_and_without_context_takeover);
     tcase_add_test(tc, corrupt_input_and_a_full_sink_stop_decoding);
     suite_add_tcase(s, tc);
-    return fx_run_suite(s);
+    return check_run_suite(s);
 }
