@@ -13,17 +13,7 @@
 
 #include "argus_build.h"
 #include "config.h"
-
-/* Copies src into dst[cap], truncating; always terminates. */
-static void copy_trunc(char *dst, size_t cap, const char *src)
-{
-    size_t n = 0;
-    while (n + 1 < cap && src[n] != '\0') {
-        dst[n] = src[n];
-        n++;
-    }
-    dst[n] = '\0';
-}
+#include "text.h"
 
 static struct resource_attr *slot_for(struct resource *res, const char *key)
 {
@@ -37,7 +27,7 @@ static struct resource_attr *slot_for(struct resource *res, const char *key)
     }
     struct resource_attr *a = &res->attrs[res->n_attrs++];
     memset(a, 0, sizeof(*a));
-    copy_trunc(a->key, sizeof(a->key), key);
+    text_copy(a->key, sizeof(a->key), key);
     return a;
 }
 
@@ -46,7 +36,7 @@ static void set_str(struct resource *res, const char *key, const char *value)
     struct resource_attr *a = slot_for(res, key);
     if (a != NULL) {
         a->is_int = false;
-        copy_trunc(a->value, sizeof(a->value), value);
+        text_copy(a->value, sizeof(a->value), value);
     }
 }
 
@@ -99,7 +89,7 @@ static void executable_name(char *out, size_t cap)
         return;
     path[n] = '\0';
     const char *base = strrchr(path, '/');
-    copy_trunc(out, cap, base != NULL ? base + 1 : path);
+    text_copy(out, cap, base != NULL ? base + 1 : path);
 }
 
 static int add_user_attr(const char *key, const char *value, void *arg)

@@ -10,6 +10,7 @@
  * processor's "export when max_export_batch_size is reached").
  */
 #include "spans.h"
+#include "text.h"
 
 #include <errno.h>
 #include <math.h>
@@ -22,18 +23,10 @@
 
 /* ---- building ------------------------------------------------------------ */
 
-static void copy_trunc(char *dst, size_t cap, const char *src)
-{
-    size_t n = src != NULL ? strnlen(src, cap - 1) : 0;
-    if (n > 0)
-        memcpy(dst, src, n);
-    dst[n] = '\0';
-}
-
 void span_init(struct span *s, const char *name, enum span_kind kind, uint64_t start_unix_ns)
 {
     memset(s, 0, offsetof(struct span, pool));
-    copy_trunc(s->name, sizeof(s->name), name);
+    text_copy(s->name, sizeof(s->name), name);
     s->kind = kind;
     s->start_unix_ns = start_unix_ns;
     s->end_unix_ns = start_unix_ns;
@@ -116,7 +109,7 @@ int span_set_double(struct span *s, const char *key, double value)
 void span_set_status(struct span *s, enum span_status status, const char *message)
 {
     s->status = status;
-    copy_trunc(s->status_message, sizeof(s->status_message), message);
+    text_copy(s->status_message, sizeof(s->status_message), message);
 }
 
 int span_add_event(struct span *s, uint64_t time_unix_ns, const char *name)
