@@ -25,28 +25,9 @@
 #include <time.h>
 #include <zlib.h>
 
+#include "../unit/decode_fixture.h"
 #include "config.h"
 #include "stream.h"
-
-struct buf {
-    uint8_t *p;
-    size_t len, cap;
-};
-
-static void put(struct buf *b, const void *data, size_t len)
-{
-    if (b->len + len > b->cap) {
-        while (b->cap < b->len + len)
-            b->cap = b->cap ? b->cap * 2 : 4096;
-        b->p = realloc(b->p, b->cap);
-        if (b->p == NULL) {
-            perror("realloc");
-            exit(1);
-        }
-    }
-    memcpy(b->p + b->len, data, len);
-    b->len += len;
-}
 
 struct rec {
     uint64_t conn;
@@ -54,7 +35,7 @@ struct rec {
     size_t off, len; /* into the arena */
 };
 
-static struct buf arena;
+static struct fx_buf arena;
 static struct rec *recs;
 static size_t n_recs, cap_recs;
 
@@ -67,7 +48,7 @@ static void add_rec(uint64_t conn, uint8_t type, uint8_t dir, const void *data, 
             exit(1);
     }
     recs[n_recs++] = (struct rec){conn, type, dir, arena.len, len};
-    put(&arena, data, len);
+    fx_put(&arena, data, len);
 }
 
 /* Appends bytes to a direction, cut into reads of at most 16 KiB. */
@@ -77,49 +58,19 @@ static void add_stream(uint64_t conn, uint8_t dir, const uint8_t *data, size_t l
         add_rec(conn, RING_DATA, dir, data + at, len - at < 16384 ? len - at : 16384);
 }
 
-static void ws_frame(struct buf *out, int opcode, int masked, const void *payload, size_t len)
-{
-    uint8_t h[14];
-    size_t n = 0;
-
-    h[n++] = (uint8_t)(0x80 | opcode);
-    uint8_t m = masked ? 0x80 : 0;
-    if (len < 126) {
-        h[n++] = m | (uint8_t)len;
-    } else if (len < 65536) {
-        h[n++] = m | 126;
-        h[n++] = (uint8_t)(len >> 8);
-        h[n++] = (uint8_t)len;
-    } else {
-        h[n++] = m | 127;
-        for (int i = 7; i >= 0; i--)
-            h[n++] = (uint8_t)((uint64_t)len >> (8 * i));
-    }
-    if (masked) {
-        memset(h + n, 0x5a, 4);
-        n += 4;
-    }
-    put(out, h, n);
-    size_t at = out->len;
-    put(out, payload, len);
-    if (masked)
-        for (size_t i = 0; i < len; i++)
-            out->p[at + i] ^= 0x5a;
-}
-
 static z_stream gz;
-static bool plain_json;        /* discord.js' default: text frames, no compression */
-static struct buf zstream_all; /* the whole compressed stream, for the baseline */
+static bool plain_json;           /* discord.js' default: text frames, no compression */
+static struct fx_buf zstream_all; /* the whole compressed stream, for the baseline */
 static uint64_t json_bytes, n_message_create;
 
-static void send_gateway(struct buf *wire, const char *json, size_t len)
+static void send_gateway(struct fx_buf *wire, const char *json, size_t len)
 {
     uint8_t out[1 << 16];
-    struct buf c = {0};
+    struct fx_buf c = {0};
 
     json_bytes += len;
     if (plain_json) {
-        ws_frame(wire, 1, 0, json, len);
+        fx_ws_frame(wire, 1, 1, 0, 0, json, len);
         return;
     }
     gz.next_in = (Bytef *)(uintptr_t)json;
@@ -128,10 +79,10 @@ static void send_gateway(struct buf *wire, const char *json, size_t len)
         gz.next_out = out;
         gz.avail_out = sizeof(out);
         deflate(&gz, Z_SYNC_FLUSH);
-        put(&c, out, sizeof(out) - gz.avail_out);
+        fx_put(&c, out, sizeof(out) - gz.avail_out);
     } while (gz.avail_out == 0);
-    ws_frame(wire, 2, 0, c.p, c.len);
-    put(&zstream_all, c.p, c.len);
+    fx_ws_frame(wire, 2, 1, 0, 0, c.p, c.len);
+    fx_put(&zstream_all, c.p, c.len);
     free(c.p);
 }
 
@@ -159,7 +110,7 @@ static int message_create(char *out, size_t cap, unsigned i, unsigned seq)
 
 static void build_mix(unsigned n_messages)
 {
-    struct buf wire = {0}, guild = {0};
+    struct fx_buf wire = {0}, guild = {0};
     char msg[4096];
     unsigned seq = 1;
 
@@ -172,7 +123,7 @@ static void build_mix(unsigned n_messages)
                      "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n",
                      plain_json ? "" : "&compress=zlib-stream");
     add_rec(1, RING_DATA, RING_DIR_WRITE, msg, (size_t)n);
-    put(&wire, "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n\r\n", 56);
+    fx_put(&wire, "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n\r\n", 56);
     n = snprintf(msg, sizeof(msg),
                  "{\"t\":null,\"s\":null,\"op\":10,\"d\":{\"heartbeat_interval\":41250}}");
     send_gateway(&wire, msg, (size_t)n);
@@ -186,16 +137,16 @@ static void build_mix(unsigned n_messages)
         guild.len = 0;
         n = snprintf(msg, sizeof(msg),
                      "{\"t\":\"GUILD_CREATE\",\"s\":%u,\"op\":0,\"d\":{\"members\":[", seq++);
-        put(&guild, msg, (size_t)n);
+        fx_put(&guild, msg, (size_t)n);
         for (unsigned m = 0; m < 250; m++) {
             n = snprintf(msg, sizeof(msg),
                          "%s{\"user\":{\"username\":\"member%u\",\"id\":\"10%017u\",\"bot\":false},"
                          "\"roles\":[],\"joined_at\":\"2024-01-01T00:00:00+00:00\"}",
                          m ? "," : "", m, g * 1000 + m);
-            put(&guild, msg, (size_t)n);
+            fx_put(&guild, msg, (size_t)n);
         }
         n = snprintf(msg, sizeof(msg), "],\"name\":\"guild %u\",\"id\":\"9%018u\"}}", g, g);
-        put(&guild, msg, (size_t)n);
+        fx_put(&guild, msg, (size_t)n);
         send_gateway(&wire, (const char *)guild.p, guild.len);
     }
     add_stream(1, RING_DIR_READ, wire.p, wire.len);
@@ -225,8 +176,8 @@ static void build_mix(unsigned n_messages)
             wire.len = 0;
         }
         if (i % 500 == 0) {
-            struct buf hb = {0};
-            ws_frame(&hb, 1, 1, "{\"op\":1,\"d\":12}", 15);
+            struct fx_buf hb = {0};
+            fx_ws_frame(&hb, 1, 1, 0, 1, "{\"op\":1,\"d\":12}", 15);
             add_rec(1, RING_DATA, RING_DIR_WRITE, hb.p, hb.len);
             free(hb.p);
         }
