@@ -14,7 +14,7 @@
  *   fx_check_feeds() asserts that a decoder logs the same text fed whole,
  *   byte by byte and split at every position;
  *
- * Test code: aborts on allocation failure. The buffer and the encoders use no
+ * Test code: aborts on allocation failure. fx_buf and fx_ws_frame() make no
  * Check call, so the decode benchmark builds its input with them too.
  */
 #ifndef ARGUS_DECODE_FIXTURE_H
