@@ -1,14 +1,16 @@
 /*
- * log.c - one write(2) per line from a stack buffer.
+ * log.c - the process' one log: one write(2) per line from a stack buffer.
  *
  * stdio is avoided on purpose: fprintf(stderr) takes the stream lock the bot's
  * own threads may hold, and buffers could interleave with the bot's output.
- * A single write() of a whole line is atomic enough for a terminal or a pipe.
+ * A single write() of a whole line, newline included, is atomic enough for a
+ * terminal or a pipe, so a line never starts in the middle of another.
  */
 #include "log.h"
 
 #include <errno.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <unistd.h>
 
@@ -24,12 +26,16 @@ enum argus_log_level argus_log_get_level(void)
     return (enum argus_log_level)atomic_load_explicit(&log_level, memory_order_relaxed);
 }
 
-static void log_vwrite(enum argus_log_level level, const char *fmt, va_list ap)
+void argus_log_v(atomic_bool *once, enum argus_log_level level, const char *fmt, va_list ap)
 {
     static const char *const level_names[] = {
         [ARGUS_LOG_NONE] = "", [ARGUS_LOG_ERROR] = "error: ", [ARGUS_LOG_WARN] = "warning: ",
         [ARGUS_LOG_INFO] = "", [ARGUS_LOG_DEBUG] = "debug: ",
     };
+    if (level <= ARGUS_LOG_NONE || level > ARGUS_LOG_DEBUG || level > argus_log_get_level())
+        return;
+    if (once != NULL && atomic_exchange(once, true))
+        return;
     char line[1024];
     int saved_errno = errno;
     int n = snprintf(line, sizeof(line), "argus: %s", level_names[level]);
@@ -47,23 +53,15 @@ static void log_vwrite(enum argus_log_level level, const char *fmt, va_list ap)
 void argus_log(enum argus_log_level level, const char *fmt, ...)
 {
     va_list ap;
-
-    if (level == ARGUS_LOG_NONE || level > argus_log_get_level())
-        return;
     va_start(ap, fmt);
-    log_vwrite(level, fmt, ap);
+    argus_log_v(NULL, level, fmt, ap);
     va_end(ap);
 }
 
 void argus_log_once(atomic_bool *said, enum argus_log_level level, const char *fmt, ...)
 {
     va_list ap;
-
-    if (level == ARGUS_LOG_NONE || level > argus_log_get_level())
-        return;
-    if (atomic_exchange(said, true))
-        return;
     va_start(ap, fmt);
-    log_vwrite(level, fmt, ap);
+    argus_log_v(said, level, fmt, ap);
     va_end(ap);
 }

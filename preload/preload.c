@@ -291,6 +291,7 @@ int argus_activate(void)
     argus_host.stats = &argus_stats;
     argus_host.process_start_ns = argus_process_start_ns;
     argus_host.mark_argus_thread = argus_mark_thread;
+    argus_host.log = argus_log_v;
     cap_set_ring(ring);
     rc = argus_start_thread();
 

@@ -1,5 +1,5 @@
 /*
- * replay.c - decodes a recorded capture (hooks/record.h layout) and prints
+ * replay.c - decodes a recorded capture (tests/support/record.h layout) and prints
  * what the decoder saw, as JSON, for tests/decode/test_fixtures.py.
  *
  *   replay <fixture-dir> [secret...]

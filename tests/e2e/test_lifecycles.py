@@ -48,7 +48,7 @@ PYTHON = "/usr/bin/python3"
 KIND_TYPE = {"command": "application_command", "component": "component",
              "autocomplete": "autocomplete", "modal_submit": "modal_submit"}
 SPAN_KIND_SERVER, SPAN_KIND_CLIENT = 2, 3
-# Mirrors LC_DECISION_DELAY_NS (hooks/lc.h): Argus decides a timeout this
+# Mirrors LC_DECISION_DELAY_NS (infer/lc.h): Argus decides a timeout this
 # long after the deadline, which orders it after answers that came meanwhile.
 DECISION_DELAY_S = 2.0
 LABEL_RE = re.compile(r"^[a-z0-9_-]{1,32}$")

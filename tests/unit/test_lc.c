@@ -1,4 +1,4 @@
-/* Unit tests for hooks/lc.c and hooks/lc_gw.c: synthetic event sequences for
+/* Unit tests for infer/lc.c and infer/lc_gw.c: synthetic event sequences for
  * every outcome, every deadline, eviction, shards, guilds and REST metrics,
  * read back through a cumulative registry snapshot and the span queue. */
 #include <check.h>

@@ -1,4 +1,4 @@
-/* Unit tests for hooks/lc_map.c: the bounded u64 -> u32 map behind the
+/* Unit tests for infer/lc_map.c: the bounded u64 -> u32 map behind the
  * lifecycle indexes and the guild set. */
 #include <check.h>
 #include <errno.h>

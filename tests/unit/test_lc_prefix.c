@@ -1,4 +1,4 @@
-/* Unit tests for hooks/lc_prefix.c: which messages are prefix commands, and
+/* Unit tests for infer/lc_prefix.c: which messages are prefix commands, and
  * the bounded label vocabulary (issue 7). */
 #include <check.h>
 #include <stdlib.h>

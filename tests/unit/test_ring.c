@@ -1,4 +1,4 @@
-/* Unit tests for hooks/ring.c: record round trip, order, wrap-around with
+/* Unit tests for hooks/ring/ring.c: record round trip, order, wrap-around with
  * padding, drops when full (counted), release freeing space, the consumer's
  * sleep and wake, and several producer threads against one consumer. */
 #include <check.h>

@@ -29,8 +29,6 @@
  * start() in the child builds fresh ones, with a new service.instance.id and
  * process.pid.
  */
-#include "core.h"
-
 #include <curl/curl.h>
 #include <errno.h>
 #include <pthread.h>
@@ -44,18 +42,15 @@
 
 #include "config.h"
 #include "core_api.h"
+#include "core_log.h"
 #include "exporter.h"
 #include "lc.h"
-#include "log.h"
 #include "prom.h"
 #include "reg.h"
 #include "resource.h"
 #include "ring.h"
 #include "spans.h"
 #include "stream.h"
-#ifdef ARGUS_RECORD
-#include "record.h"
-#endif
 
 #define CORE_RING_WAIT_MS 100
 
@@ -74,8 +69,8 @@ static struct {
     struct spanq *spans;
     struct exporter *exporter;
     struct prom *prom;            /* the optional /metrics endpoint (export/prom.h) */
-    struct stream_table *streams; /* the decoder (hooks/stream.h), decode thread only */
-    struct lc *lc;                /* the lifecycle tracker (hooks/lc.h), decode thread only */
+    struct stream_table *streams; /* the decoder (decode/stream.h), decode thread only */
+    struct lc *lc;                /* the lifecycle tracker (infer/lc.h), decode thread only */
     atomic_bool decoding;         /* core_run() is in its loop */
     sem_t decode_done;            /* posted when core_run() has ended the lifecycles */
     struct resource res;
@@ -94,23 +89,6 @@ static atomic_bool atexit_registered;
 /* SIGTERM hand-off. */
 static sem_t sigterm_sem;
 static _Atomic pid_t sigterm_owner; /* the pid whose thread waits on sigterm_sem */
-
-/* ---- accessors ------------------------------------------------------------ */
-
-struct reg *core_registry(void)
-{
-    return atomic_load(&core.state) == CORE_IDLE ? NULL : core.reg;
-}
-
-struct spanq *core_spans(void)
-{
-    return atomic_load(&core.state) == CORE_IDLE ? NULL : core.spans;
-}
-
-const struct argus_config *core_config(void)
-{
-    return core.cfg;
-}
 
 /* ---- Argus' own metrics --------------------------------------------------- */
 
@@ -325,6 +303,7 @@ static int core_start(const struct argus_host *host)
     if (atomic_load(&core.state) != CORE_IDLE)
         return -EALREADY; /* start() runs once per process image (core_api.h) */
     const struct argus_config *cfg = host->config;
+    core_log_bind(host->log);
     core.host = host;
     core.cfg = cfg;
     atomic_store(&core.stop, false);
@@ -386,12 +365,6 @@ out:
     return rc;
 }
 
-void core_feed(const struct ring_record *rec)
-{
-    if (core.streams != NULL)
-        stream_table_feed(core.streams, rec); /* events go to lc_on_event */
-}
-
 static uint64_t mono_now_ns(void)
 {
     struct timespec ts;
@@ -401,10 +374,8 @@ static uint64_t mono_now_ns(void)
 
 static void consume(struct ring *ring, struct ring_record *rec)
 {
-    core_feed(rec);
-#ifdef ARGUS_RECORD
-    record_feed(rec);
-#endif
+    if (core.streams != NULL)
+        stream_table_feed(core.streams, rec); /* events go to core_on_event */
     ring_release(ring, rec);
 }
 

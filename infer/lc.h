@@ -2,7 +2,7 @@
  * lc.h - the lifecycle tracker: from decoded Discord events to command
  * outcomes, the metric catalogue of issue 7, and one span per command.
  *
- * It consumes struct argus_event (hooks/event.h) and owns:
+ * It consumes struct argus_event (decode/event.h) and owns:
  *   - the open lifecycles: every interaction (application command, component,
  *     autocomplete, modal submit) from its INTERACTION_CREATE, and every prefix
  *     command from its MESSAGE_CREATE, until an outcome is decided: success

@@ -1,10 +1,13 @@
 /*
  * record.h - test-only recording of captured streams.
  *
- * Compiled only into libargus_core_record.so (-DARGUS_RECORD), a build of the
- * core used by tests to prove capture is byte-exact and to record decoder
- * fixtures. Never part of the library users run. The decode loop hands every
- * ring record to record_feed(); it appends DATA bytes to
+ * Linked into two test-only cores, never into the library users run:
+ * libargus_core_stub.so (stub_core.c), which only records, and
+ * libargus_core_record.so, the real core linked with
+ * -Wl,--wrap=stream_table_feed so that record_wrap.c sees every record on its
+ * way to the decoder (the product carries no test hook). Tests use them to
+ * prove capture is byte-exact and to record decoder fixtures.
+ * record_feed() appends DATA bytes to
  * $ARGUS_TEST_RECORD_DIR/<pid>-<conn_id>-<read|write>.bin and OPEN/CLOSE/GAP
  * markers to $ARGUS_TEST_RECORD_DIR/<pid>-<conn_id>.meta (one line each:
  * "<t_ns> open <host>", "<t_ns> close", "<t_ns> gap <dir>", and

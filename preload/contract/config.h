@@ -24,13 +24,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-enum argus_log_level {
-    ARGUS_LOG_NONE = 0,
-    ARGUS_LOG_ERROR,
-    ARGUS_LOG_WARN,
-    ARGUS_LOG_INFO,
-    ARGUS_LOG_DEBUG,
-};
+#include "log.h"
 
 enum argus_temporality {
     ARGUS_TEMPORALITY_CUMULATIVE = 0,

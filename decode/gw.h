@@ -2,7 +2,7 @@
  * gw.h - gateway payloads {op, d, s, t} to struct ev_gw.
  *
  * gw_parse() reads one complete gateway message (decompressed JSON) and
- * fills a struct ev_gw (hooks/event.h). It promises:
+ * fills a struct ev_gw (decode/event.h). It promises:
  *   - top-level "op", "s" and "t" are found whatever the key order and
  *     whatever strings inside "d" contain (keys are matched only at the top
  *     level, by a skimmer that skips values whole);

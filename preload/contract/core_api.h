@@ -10,6 +10,8 @@
  * Threads: every function of struct argus_core_ops is called on Argus' own
  * thread, except exit_flush (called from the exiting thread by the preload's
  * exit path) and fork_child (called in the child of fork(), before it returns).
+ * The core parses no environment and keeps no log of its own: the parsed
+ * configuration and the log writer both come from the preload, here.
  * Ownership: everything in struct argus_host belongs to the preload and lives as
  * long as the process (the core borrows it); the core owns what it allocates.
  */
@@ -19,7 +21,9 @@
 #include <stdatomic.h>
 #include <stdint.h>
 
-#define ARGUS_CORE_ABI_VERSION 1u
+#include "log.h"
+
+#define ARGUS_CORE_ABI_VERSION 2u
 #define ARGUS_CORE_ENTRY "argus_core_entry"
 
 struct argus_config;
@@ -49,6 +53,9 @@ struct argus_host {
      * TLS (libcurl to an https collector). The core calls it first thing on
      * every thread it creates (Argus' decode thread is already marked). */
     void (*mark_argus_thread)(void);
+    /* The process' one log (log.h): the core's lines go through it, so the
+     * level the preload set from OTEL_LOG_LEVEL governs them too. */
+    argus_log_fn *log;
 };
 
 struct argus_core_ops {

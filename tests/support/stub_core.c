@@ -3,7 +3,7 @@
  *
  * It implements struct argus_core_ops with nothing but the decode loop's
  * first duty: drain the ring and hand every record to record_feed()
- * (hooks/record.c), so a test can compare what was captured with what the
+ * (tests/support/record.c), so a test can compare what was captured with what the
  * program sent and received, without depending on the exporter. At
  * exit_flush it drains what is left and writes the capture counters to
  * $ARGUS_TEST_RECORD_DIR/<pid>.stats, one "name value" per line.

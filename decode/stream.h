@@ -1,6 +1,6 @@
 /*
  * stream.h - the per-connection decode pipeline: ring records in, typed
- * events (hooks/event.h) out.
+ * events (decode/event.h) out.
  *
  * The table owns one decoding state per captured connection (conn_id):
  * before an upgrade, an HTTP request parser on the bytes the bot writes and
