@@ -53,6 +53,7 @@
 #include "log.h"
 #include "preload.h"
 #include "ring.h"
+#include "spin.h"
 #include "sym.h"
 
 #define CAP_EXPORT __attribute__((visibility("default")))
@@ -136,7 +137,7 @@ static struct conn_table *cap_table_get(void)
         return t;
     }
     while (atomic_load_explicit(&cap_table_state, memory_order_acquire) == CAP_TABLE_MAPPING)
-        __builtin_ia32_pause();
+        spin_pause();
     return atomic_load_explicit(&cap_table, memory_order_acquire);
 }
 

@@ -54,6 +54,7 @@
 #include "core_api.h"
 #include "log.h"
 #include "ring.h"
+#include "spin.h"
 #include "sym.h"
 
 #define ARGUS_PRELOAD_NAME "libargus_preload.so"
@@ -274,7 +275,7 @@ int argus_activate(void)
         /* Another thread is activating: it takes an mmap and a clone. */
         while ((state = atomic_load_explicit(&argus_act_state, memory_order_acquire)) ==
                ARGUS_ACT_STARTING)
-            __builtin_ia32_pause();
+            spin_pause();
         return state == ARGUS_ACT_RUNNING ? 0 : -ENODEV;
     }
 

@@ -19,6 +19,7 @@
  * from a private copy, before anything loaded the system libssl), nothing is
  * remembered about the primary, and a later new call site tries again.
  */
+#include "spin.h"
 #include "sym.h"
 
 #include <dlfcn.h>
@@ -62,7 +63,7 @@ static bool sym_lock_take(void)
         if (!atomic_flag_test_and_set_explicit(&sym_lock, memory_order_acquire))
             return true;
         if ((spins & 1023) != 1023) {
-            __builtin_ia32_pause();
+            spin_pause();
             continue;
         }
         uint64_t now = sym_now_ns();

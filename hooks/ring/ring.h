@@ -13,7 +13,8 @@
  * Only the decode thread pops. Records come out in the order their space was
  * reserved; a record whose producer has reserved but not yet committed holds
  * back the ones after it (the producer is in a bounded memcpy). A popped
- * record's bytes stay valid until ring_release() of that record.
+ * record's bytes stay valid until ring_release() of that record, which wipes
+ * them.
  */
 #ifndef ARGUS_RING_H
 #define ARGUS_RING_H
@@ -52,9 +53,12 @@ struct ring_record {
  * child, which abandons the parent's ring). */
 struct ring *ring_create(size_t bytes, struct cap_stats *stats);
 
-/* Any thread. 0 on success, -ENOSPC when dropped (counted). */
+/* Any thread (ring_produce.c, in the preload). 0 on success, -ENOSPC when
+ * dropped (counted). */
 int ring_push(struct ring *r, uint64_t conn_id, uint8_t type, uint8_t dir, uint8_t flags,
               uint64_t t_ns, const void *data, uint32_t len);
+
+/* The functions below are ring_consume.c, in the core. */
 
 /* Decode thread only. Returns 1 and fills *rec, or 0 when nothing is ready. */
 int ring_pop(struct ring *r, struct ring_record *rec);
