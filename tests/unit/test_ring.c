@@ -142,6 +142,22 @@ START_TEST(popped_records_stay_valid_until_released)
 }
 END_TEST
 
+/* Issue 14: a record may carry a token or message content; once released
+ * its bytes must not wait in the ring for the next lap to overwrite them. */
+START_TEST(a_released_record_is_wiped)
+{
+    static const char secret[] = "Authorization: Bot abc.def.ghi";
+    struct ring *r = ring_create(SMALL_RING, &stats);
+    ck_assert_int_eq(ring_push(r, 1, RING_DATA, 0, 0, 0, secret, sizeof(secret) - 1), 0);
+    struct ring_record rec;
+    ck_assert_int_eq(ring_pop(r, &rec), 1);
+    const uint8_t *bytes = rec.data; /* still mapped: the ring is never unmapped */
+    ring_release(r, &rec);
+    for (size_t i = 0; i < sizeof(secret) - 1; i++)
+        ck_assert_uint_eq(bytes[i], 0);
+}
+END_TEST
+
 START_TEST(wait_returns_at_once_when_records_are_ready)
 {
     struct ring *r = ring_create(0, &stats);
@@ -244,6 +260,7 @@ static Suite *ring_suite(void)
     tcase_add_test(tc, a_full_ring_drops_and_counts);
     tcase_add_test(tc, a_record_too_big_for_the_largest_ring_is_refused);
     tcase_add_test(tc, popped_records_stay_valid_until_released);
+    tcase_add_test(tc, a_released_record_is_wiped);
     tcase_add_test(tc, wait_returns_at_once_when_records_are_ready);
     tcase_add_test(tc, a_push_wakes_a_sleeping_consumer);
     tcase_add_test(tc, several_producers_one_consumer_lose_and_reorder_nothing);
