@@ -15,6 +15,9 @@ import sys
 import tempfile
 import time
 
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+from ci_rule import missing_exit  # noqa: E402
+
 PY = "/usr/bin/python3"
 ENV = os.environ
 SRC = ENV["ARGUS_CAPTURE_SRC"]
@@ -507,8 +510,7 @@ def case_core_missing(c):
 
 def case_two_copies(c):
     if "ARGUS_TLS_RENAMED" not in ENV:
-        print("SKIP: patchelf not found")
-        sys.exit(77)
+        missing_exit("patchelf not found")
     argv = [ENV["ARGUS_TWO_COPIES"], c.cert, c.key, ENV["ARGUS_TLS_SYSTEM"], ENV["ARGUS_TLS_RENAMED"]]
     plain = c.run(argv, c.plain_env()).stdout
     hooked = c.run(argv, c.preload_env()).stdout

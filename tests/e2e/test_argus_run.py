@@ -12,9 +12,12 @@ import re
 import shutil
 import socket
 import subprocess
+import sys
 import tempfile
 import unittest
 
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+from ci_rule import missing  # noqa: E402
 from prom_helpers import ARGUS_RUN, PRELOAD, free_port, start_receiver, stop
 
 # Parsed from the script itself, so a new option without its variable in
@@ -136,7 +139,7 @@ class Check(unittest.TestCase):
     def test_static_openssl_node_gets_one_line_and_the_fix(self):
         node = shutil.which("node")
         if not node:
-            self.skipTest("no node on PATH")
+            missing("no node on PATH")
         shared = subprocess.run([node, "-p", "process.config.variables.node_shared_openssl"],
                                 capture_output=True, text=True).stdout.strip()
         r = argus_run("--check", "--endpoint", self.endpoint, "--", "node", "bot.js")
