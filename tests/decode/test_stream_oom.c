@@ -1,9 +1,9 @@
 /*
  * test_stream_oom.c - the decode pipeline with the Nth allocation failing.
  *
- * Linked with -Wl,--wrap=malloc,--wrap=calloc,--wrap=realloc so every
- * allocation the decoder makes (not those inside zlib, zstd or brotli, which
- * are shared libraries) goes through a counter that fails the Nth one. For
+ * Every allocation the decoder makes (not those inside zlib, zstd or brotli,
+ * which are shared libraries) goes through tests/support/alloc_fail.h, which
+ * fails the Nth one. For
  * N = 1, 2, ... a whole REST + zlib-stream gateway session is decoded until
  * a run needs no failure; every run must finish without a crash, and (under
  * ASan, as CI runs it) without a leak or an invalid access. Each failing run
@@ -15,44 +15,9 @@
 #include <string.h>
 
 #include "../unit/decode_fixture.h"
+#include "alloc_fail.h"
 #include "config.h"
 #include "stream.h"
-
-void *__real_malloc(size_t n);
-void *__real_calloc(size_t n, size_t size);
-void *__real_realloc(void *p, size_t n);
-void *__wrap_malloc(size_t n);
-void *__wrap_calloc(size_t n, size_t size);
-void *__wrap_realloc(void *p, size_t n);
-
-static long allocations, fail_at = -1;
-static int failures;
-
-static int should_fail(void)
-{
-    if (fail_at < 0)
-        return 0;
-    if (++allocations == fail_at) {
-        failures++;
-        return 1;
-    }
-    return 0;
-}
-
-void *__wrap_malloc(size_t n)
-{
-    return should_fail() ? NULL : __real_malloc(n);
-}
-
-void *__wrap_calloc(size_t n, size_t size)
-{
-    return should_fail() ? NULL : __real_calloc(n, size);
-}
-
-void *__wrap_realloc(void *p, size_t n)
-{
-    return should_fail() ? NULL : __real_realloc(p, n);
-}
 
 struct counts {
     int opens, closes, events;
@@ -127,9 +92,7 @@ static int decode_with_failure(long n, struct counts *c)
     cfg.max_connections = 8;
     cfg.max_message_bytes = 1 << 20;
     memset(c, 0, sizeof(*c));
-    allocations = 0;
-    failures = 0;
-    fail_at = n;
+    alloc_fail_nth(n);
     t = stream_table_create(&cfg, on_event, c);
     for (int i = 0; t != NULL && i < n_recs; i++) {
         struct ring_record r = {.conn_id = recs[i].conn,
@@ -141,8 +104,9 @@ static int decode_with_failure(long n, struct counts *c)
         stream_table_feed(t, &r);
     }
     stream_table_destroy(t);
-    fail_at = -1;
-    return failures;
+    long failures = alloc_failures();
+    alloc_fail_nth(0);
+    return (int)failures;
 }
 
 START_TEST(every_allocation_failure_is_survived)

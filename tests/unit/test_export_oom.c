@@ -8,13 +8,11 @@
  * and (under AddressSanitizer, as CI runs the unit tests) no leak and no use
  * of freed memory.
  *
- * The failure is injected by defining malloc/calloc/realloc in this
- * executable, which interposes on every caller in the process, and forwarding
- * to the next definition (libc's, or the sanitizer's) found with
- * dlsym(RTLD_NEXT). It is armed only around the scenario.
+ * The failure is injected by tests/support/alloc_fail.h, which wraps the
+ * executable's allocations at link time, so it runs under ASan and TSan too.
+ * It is armed only around the scenario.
  */
 #include <check.h>
-#include <dlfcn.h>
 #include <errno.h>
 #include <stdatomic.h>
 #include <stdbool.h>
@@ -26,89 +24,8 @@
 #include "reg.h"
 #include "resource.h"
 #include "spans.h"
+#include "alloc_fail.h"
 #include "check_run.h"
-
-/* ---- allocation failure injection --------------------------------------- */
-
-static atomic_long countdown = -1; /* < 0: disarmed; reaching 0 fails that call */
-static atomic_long failures;
-
-/* clang links the sanitizer runtime into the executable, where a malloc of
- * our own cannot reach it (dlsym(RTLD_NEXT) skips it, and it refuses memory
- * it did not hand out), so under clang's ASan the injection is off and only
- * the no-failure run happens. gcc's libasan is a shared object that
- * RTLD_NEXT finds: there the failure paths run under ASan too. */
-#if defined(__clang__) && defined(__has_feature)
-#if __has_feature(address_sanitizer)
-#define OOM_NO_INJECTION 1
-#endif
-#endif
-
-#ifndef OOM_NO_INJECTION
-static void *(*next_malloc)(size_t);
-static void *(*next_calloc)(size_t, size_t);
-static void *(*next_realloc)(void *, size_t);
-
-/* dlsym may itself call calloc before next_calloc is known. */
-static _Alignas(max_align_t) char bootstrap[4096];
-static size_t bootstrap_used;
-static atomic_bool resolving;
-
-static void resolve(void)
-{
-    if (next_malloc != NULL || atomic_exchange(&resolving, true))
-        return;
-    next_calloc = (void *(*)(size_t, size_t))dlsym(RTLD_NEXT, "calloc");
-    next_malloc = (void *(*)(size_t))dlsym(RTLD_NEXT, "malloc");
-    next_realloc = (void *(*)(void *, size_t))dlsym(RTLD_NEXT, "realloc");
-}
-
-static bool inject(void)
-{
-    if (atomic_load(&countdown) < 0)
-        return false;
-    if (atomic_fetch_sub(&countdown, 1) == 1) {
-        atomic_fetch_add(&failures, 1);
-        return true;
-    }
-    return false;
-}
-
-void *malloc(size_t n)
-{
-    resolve();
-    if (inject())
-        return NULL;
-    return next_malloc(n);
-}
-
-void *calloc(size_t n, size_t size)
-{
-    if (next_calloc == NULL) {
-        resolve();
-        if (next_calloc == NULL) {
-            /* Called from inside dlsym: a bump allocation that is never freed. */
-            size_t need = (n * size + 15) & ~(size_t)15;
-            if (bootstrap_used + need > sizeof(bootstrap))
-                return NULL;
-            void *p = bootstrap + bootstrap_used;
-            bootstrap_used += need;
-            return memset(p, 0, n * size);
-        }
-    }
-    if (inject())
-        return NULL;
-    return next_calloc(n, size);
-}
-
-void *realloc(void *p, size_t n)
-{
-    resolve();
-    if (inject())
-        return NULL;
-    return next_realloc(p, n);
-}
-#endif
 
 /* ---- the scenario ----------------------------------------------------------- */
 
@@ -198,16 +115,13 @@ START_TEST(every_allocation_failure_is_clean)
     ck_assert_int_eq(resource_build(&res, &cfg), 0);
     ck_assert_int_eq(scenario(&res), 0); /* the scenario works when nothing fails */
 
-#ifdef OOM_NO_INJECTION
-    return;
-#endif
     long n;
     for (n = 1; n < 100000; n++) {
-        atomic_store(&failures, 0);
-        atomic_store(&countdown, n);
+        alloc_fail_nth(n);
         int rc = scenario(&res);
-        atomic_store(&countdown, -1);
-        if (atomic_load(&failures) == 0) {
+        long failures = alloc_failures();
+        alloc_fail_nth(0);
+        if (failures == 0) {
             ck_assert_int_eq(rc, 0);
             break;
         }

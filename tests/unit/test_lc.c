@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "alloc_fail.h"
 #include "argus_build.h"
 #include "config.h"
 #include "event.h"
@@ -1325,46 +1326,10 @@ END_TEST
 /* ---- allocation failures ------------------------------------------------------ */
 
 /* The Nth allocation from now fails (style.md: every create path with the Nth
- * allocation failing). Replacing malloc in the test executable cannot be
- * combined with a sanitizer's own interposition, so those builds skip. */
-#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
-#define LC_TEST_OOM 0
-#elif defined(__has_feature)
-#if __has_feature(address_sanitizer)
-#define LC_TEST_OOM 0
-#endif
-#endif
-#ifndef LC_TEST_OOM
-#define LC_TEST_OOM 1
-extern void *__libc_malloc(size_t n);
-extern void *__libc_calloc(size_t n, size_t size);
-extern void *__libc_realloc(void *p, size_t n);
-static long fail_countdown = -1; /* -1: never */
-
-static bool allocation_fails(void)
-{
-    return fail_countdown >= 0 && fail_countdown-- == 0;
-}
-
-void *malloc(size_t n)
-{
-    return allocation_fails() ? NULL : __libc_malloc(n);
-}
-
-void *calloc(size_t n, size_t size)
-{
-    return allocation_fails() ? NULL : __libc_calloc(n, size);
-}
-
-void *realloc(void *p, size_t n)
-{
-    return allocation_fails() ? NULL : __libc_realloc(p, n);
-}
-#endif
-
+ * allocation failing), through tests/support/alloc_fail.h, which works under
+ * every sanitizer. */
 START_TEST(create_survives_every_allocation_failure)
 {
-#if LC_TEST_OOM
     fake_env = (const char *const[]){NULL};
     argus_config_load(&cfg, fake_getenv);
     bool created = false;
@@ -1372,9 +1337,9 @@ START_TEST(create_survives_every_allocation_failure)
         reg = reg_create(0, cfg.cluster);
         spans = spanq_create(16, 16);
         ck_assert_ptr_nonnull(reg);
-        fail_countdown = n;
+        alloc_fail_nth(n + 1);
         lc = lc_create(&cfg, reg, spans);
-        fail_countdown = -1;
+        alloc_fail_nth(0);
         reader = reg_reader_create(reg, ARGUS_TEMPORALITY_CUMULATIVE);
         collect(); /* no gauge may point into a tracker that failed */
         if (lc) {
@@ -1388,19 +1353,17 @@ START_TEST(create_survives_every_allocation_failure)
         stop();
     }
     ck_assert(created);
-#endif
 }
 END_TEST
 
 START_TEST(an_allocation_failure_loses_at_most_one_lifecycle_not_the_tracker)
 {
-#if LC_TEST_OOM
     bool lost_one = false;
     for (long n = 0; n < 40; n++) {
         start();
-        fail_countdown = n; /* somewhere in opening the lifecycle (series, index growth) */
+        alloc_fail_nth(n + 1); /* somewhere in opening the lifecycle (series, index growth) */
         interaction(0, 81, 0x3f1, APP, "ping");
-        fail_countdown = -1;
+        alloc_fail_nth(0);
         callback(100, 200, 81, 0x3f1, 4, 204, 0);
         uint64_t first =
             counter("discord_app_commands_total", "command", "ping", "status", "success", NULL);
@@ -1414,7 +1377,6 @@ START_TEST(an_allocation_failure_loses_at_most_one_lifecycle_not_the_tracker)
         stop();
     }
     ck_assert(lost_one);
-#endif
 }
 END_TEST
 

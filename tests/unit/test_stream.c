@@ -5,11 +5,11 @@
  * into two records at every position: the event log must be identical.
  */
 #include <check.h>
-#include <malloc.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "alloc_fail.h"
 #include "decode_fixture.h"
 #include "config.h"
 #include "stream.h"
@@ -695,49 +695,11 @@ START_TEST(oversized_message_is_decoded_from_its_prefix)
 END_TEST
 
 /* ---- freed memory ----
- * While a test arms it, the binary's free() looks for a secret in every block
- * it releases: a buffer that held a token must be wiped before it goes back
- * to the allocator, whose next malloc() may hand it to anyone. Not under
- * AddressSanitizer, which owns free() itself. */
-#if defined(__SANITIZE_ADDRESS__)
-#define FREED_SECRET_CHECKED 0
-#elif defined(__has_feature)
-#if __has_feature(address_sanitizer)
-#define FREED_SECRET_CHECKED 0
-#endif
-#endif
-#ifndef FREED_SECRET_CHECKED
-#define FREED_SECRET_CHECKED 1
-void __libc_free(void *p);
-static const char *freed_secret;
-static int freed_secret_blocks;
-
-void free(void *p)
-{
-    if (p != NULL && freed_secret != NULL &&
-        memmem(p, malloc_usable_size(p), freed_secret, strlen(freed_secret)) != NULL)
-        freed_secret_blocks++;
-    __libc_free(p);
-}
-
-/* Armed, realloc() always moves, so the block it releases passes free(). */
-void *__libc_malloc(size_t n);
-void *__libc_realloc(void *p, size_t n);
-
-void *realloc(void *p, size_t n)
-{
-    if (freed_secret == NULL || p == NULL)
-        return __libc_realloc(p, n);
-    void *q = __libc_malloc(n);
-    if (q != NULL) {
-        size_t old = malloc_usable_size(p);
-        memcpy(q, p, old < n ? old : n);
-        free(p);
-    }
-    return q;
-}
-#endif
-
+ * While a test arms it, tests/support/alloc_fail.h looks for a secret in
+ * every block the executable frees: a buffer that held a token must be wiped
+ * before it goes back to the allocator, whose next malloc() may hand it to
+ * anyone. It wraps the allocator at link time, so this runs under every
+ * sanitizer too. */
 /* Feeds s with `secret` armed and asserts it reached no freed block. */
 static void run_watching_frees(const struct session *s, const char *secret)
 {
@@ -746,10 +708,7 @@ static void run_watching_frees(const struct session *s, const char *secret)
     struct stream_table *t;
 
     ck_assert_ptr_nonnull(l);
-#if FREED_SECRET_CHECKED
-    freed_secret = secret;
-    freed_secret_blocks = 0;
-#endif
+    alloc_watch_frees(secret);
     t = stream_table_create(&cfg, on_event, l);
     ck_assert_ptr_nonnull(t);
     for (int i = 0; i < s->n; i++) {
@@ -762,10 +721,9 @@ static void run_watching_frees(const struct session *s, const char *secret)
         stream_table_feed(t, &rec);
     }
     stream_table_destroy(t);
-#if FREED_SECRET_CHECKED
-    freed_secret = NULL;
-    ck_assert_int_eq(freed_secret_blocks, 0);
-#endif
+    int secret_blocks = alloc_freed_secret_blocks();
+    alloc_watch_frees(NULL);
+    ck_assert_int_eq(secret_blocks, 0);
     assert_no_secret(l, secret);
     fx_free(&l->text);
     free(l);
