@@ -170,35 +170,40 @@ START_TEST(signal_settings_override_generic_ones)
 }
 END_TEST
 
-struct kv_seen {
-    char text[512];
-};
-
-static int kv_collect(const char *key, const char *value, void *arg)
+/* The pairs of a parsed list as "[k]=[v]" text. */
+static const char *kv_text(const struct argus_kv_list *l)
 {
-    struct kv_seen *seen = arg;
-    size_t used = strlen(seen->text);
-    snprintf(seen->text + used, sizeof(seen->text) - used, "[%s]=[%s]", key, value);
-    return 0;
+    static char text[512];
+    size_t used = 0;
+    text[0] = '\0';
+    for (unsigned i = 0; i < l->n; i++)
+        used += (size_t)snprintf(text + used, sizeof(text) - used, "[%s]=[%s]", l->items[i].key,
+                                 l->items[i].value);
+    return text;
 }
 
 START_TEST(kv_lists_are_trimmed_and_percent_decoded)
 {
-    struct kv_seen seen = {""};
-    ck_assert_int_eq(
-        argus_kv_list_walk(" a = 1 ,Authorization=Bearer%20abc,, k%3Dx=v%2C2", kv_collect, &seen),
-        0);
-    ck_assert_str_eq(seen.text, "[a]=[1][Authorization]=[Bearer abc][k=x]=[v,2]");
+    load((const char *const[]){"OTEL_RESOURCE_ATTRIBUTES",
+                               " a = 1 ,Authorization=Bearer%20abc,, k%3Dx=v%2C2", NULL});
+    ck_assert_uint_eq(cfg.n_problems, 0);
+    ck_assert_str_eq(kv_text(&cfg.resource_attributes),
+                     "[a]=[1][Authorization]=[Bearer abc][k=x]=[v,2]");
+    load((const char *const[]){"OTEL_EXPORTER_OTLP_HEADERS", " a = 1 ,Authorization=Bearer%20abc",
+                               NULL});
+    ck_assert_str_eq(kv_text(&cfg.metrics.headers), "[a]=[1][Authorization]=[Bearer abc]");
+    ck_assert_str_eq(kv_text(&cfg.traces.headers), "[a]=[1][Authorization]=[Bearer abc]");
 }
 END_TEST
 
 START_TEST(malformed_kv_lists_are_refused)
 {
-    struct kv_seen seen = {""};
-    ck_assert_int_lt(argus_kv_list_walk("novalue", kv_collect, &seen), 0);
-    ck_assert_int_lt(argus_kv_list_walk("=v", kv_collect, &seen), 0);
-    ck_assert_int_lt(argus_kv_list_walk("k=%zz", kv_collect, &seen), 0);
-    ck_assert_int_lt(argus_kv_list_walk("k=%4", kv_collect, &seen), 0);
+    static const char *const bad[] = {"novalue", "=v", "k=%zz", "k=%4", "k=a%00b"};
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        load((const char *const[]){"OTEL_RESOURCE_ATTRIBUTES", bad[i], NULL});
+        ck_assert_msg(has_problem("OTEL_RESOURCE_ATTRIBUTES is malformed"), "%s", bad[i]);
+        ck_assert_uint_eq(cfg.resource_attributes.n, 0);
+    }
 }
 END_TEST
 
@@ -207,7 +212,7 @@ START_TEST(malformed_headers_never_echo_their_value)
     load((const char *const[]){"OTEL_EXPORTER_OTLP_HEADERS", "Authorization Bearer s3cr3t", NULL});
     ck_assert(has_problem("OTEL_EXPORTER_OTLP_HEADERS is malformed"));
     ck_assert(!has_problem("s3cr3t"));
-    ck_assert_ptr_null(cfg.metrics.headers);
+    ck_assert_uint_eq(cfg.metrics.headers.n, 0);
 }
 END_TEST
 
@@ -215,9 +220,9 @@ START_TEST(malformed_resource_attributes_are_dropped_whole)
 {
     load((const char *const[]){"OTEL_RESOURCE_ATTRIBUTES", "a=1,b", NULL});
     ck_assert(has_problem("OTEL_RESOURCE_ATTRIBUTES is malformed"));
-    ck_assert_ptr_null(cfg.resource_attributes);
+    ck_assert_uint_eq(cfg.resource_attributes.n, 0);
     load((const char *const[]){"OTEL_RESOURCE_ATTRIBUTES", "deployment.environment=prod", NULL});
-    ck_assert_str_eq(cfg.resource_attributes, "deployment.environment=prod");
+    ck_assert_str_eq(kv_text(&cfg.resource_attributes), "[deployment.environment]=[prod]");
 }
 END_TEST
 

@@ -7,8 +7,14 @@
 #include "lc_prefix.h"
 #include "check_run.h"
 
-static bool match(const char *prefixes, uint64_t bot_id, const char *content, bool truncated,
-                  char name[LC_PREFIX_NAME_MAX])
+/* A parsed ARGUS_PREFIX (or allow-list) of literal items. */
+#define LIST(...)                                                                                  \
+    (&(struct argus_list){(const char *const[]){__VA_ARGS__},                                      \
+                          sizeof((const char *const[]){__VA_ARGS__}) / sizeof(const char *)})
+#define NO_LIST (&(struct argus_list){NULL, 0})
+
+static bool match(const struct argus_list *prefixes, uint64_t bot_id, const char *content,
+                  bool truncated, char name[LC_PREFIX_NAME_MAX])
 {
     return lc_prefix_match(prefixes, bot_id, content, strlen(content), truncated, name);
 }
@@ -16,13 +22,13 @@ static bool match(const char *prefixes, uint64_t bot_id, const char *content, bo
 START_TEST(first_word_after_a_prefix_is_the_command)
 {
     char name[LC_PREFIX_NAME_MAX];
-    ck_assert(match("!", 0, "!ping", false, name));
+    ck_assert(match(LIST("!"), 0, "!ping", false, name));
     ck_assert_str_eq(name, "ping");
-    ck_assert(match("!", 0, "!Stats all of them", false, name));
+    ck_assert(match(LIST("!"), 0, "!Stats all of them", false, name));
     ck_assert_str_eq(name, "stats");
-    ck_assert(match("?,!", 0, "!help", false, name));
+    ck_assert(match(LIST("?", "!"), 0, "!help", false, name));
     ck_assert_str_eq(name, "help");
-    ck_assert(match("bot ,!", 0, "bot roll 2d6", false, name));
+    ck_assert(match(LIST("bot ", "!"), 0, "bot roll 2d6", false, name));
     ck_assert_str_eq(name, "roll");
 }
 END_TEST
@@ -30,43 +36,43 @@ END_TEST
 START_TEST(plain_messages_and_bare_prefixes_are_not_commands)
 {
     char name[LC_PREFIX_NAME_MAX];
-    ck_assert(!match("!", 0, "hello there", false, name));
-    ck_assert(!match("!", 0, "!", false, name));
-    ck_assert(!match("!", 0, "! ping", false, name)); /* strip_after_prefix=False */
+    ck_assert(!match(LIST("!"), 0, "hello there", false, name));
+    ck_assert(!match(LIST("!"), 0, "!", false, name));
+    ck_assert(!match(LIST("!"), 0, "! ping", false, name)); /* strip_after_prefix=False */
     ck_assert(!match(NULL, 0, "!ping", false, name));
-    ck_assert(!match("", 0, "!ping", false, name));
+    ck_assert(!match(NO_LIST, 0, "!ping", false, name));
 }
 END_TEST
 
 START_TEST(a_mention_of_the_bot_is_a_prefix)
 {
     char name[LC_PREFIX_NAME_MAX];
-    ck_assert(match("!", 1234, "<@1234> ping", false, name));
+    ck_assert(match(LIST("!"), 1234, "<@1234> ping", false, name));
     ck_assert_str_eq(name, "ping");
-    ck_assert(match("!", 1234, "<@!1234>   Ping now", false, name));
+    ck_assert(match(LIST("!"), 1234, "<@!1234>   Ping now", false, name));
     ck_assert_str_eq(name, "ping");
-    ck_assert(!match("!", 1234, "<@12345> ping", false, name)); /* someone else */
-    ck_assert(!match("!", 1234, "<@1234>ping", false, name));
-    ck_assert(!match("!", 1234, "<@1234>", false, name));
-    ck_assert(!match("!", 0, "<@1234> ping", false, name)); /* bot id not known yet */
+    ck_assert(!match(LIST("!"), 1234, "<@12345> ping", false, name)); /* someone else */
+    ck_assert(!match(LIST("!"), 1234, "<@1234>ping", false, name));
+    ck_assert(!match(LIST("!"), 1234, "<@1234>", false, name));
+    ck_assert(!match(LIST("!"), 0, "<@1234> ping", false, name)); /* bot id not known yet */
 }
 END_TEST
 
 START_TEST(words_that_cannot_be_labels_match_with_an_empty_name)
 {
     char name[LC_PREFIX_NAME_MAX] = "x";
-    ck_assert(match("!", 0, "!héllo", false, name));
+    ck_assert(match(LIST("!"), 0, "!héllo", false, name));
     ck_assert_str_eq(name, "");
-    ck_assert(match("!", 0, "!a.b", false, name));
+    ck_assert(match(LIST("!"), 0, "!a.b", false, name));
     ck_assert_str_eq(name, "");
-    ck_assert(match("!", 0, "!abcdefghijabcdefghijabcdefghijabc", false, name)); /* 33 */
+    ck_assert(match(LIST("!"), 0, "!abcdefghijabcdefghijabcdefghijabc", false, name)); /* 33 */
     ck_assert_str_eq(name, "");
-    ck_assert(match("!", 0, "!abcdefghijabcdefghijabcdefghijab", false, name)); /* 32 */
+    ck_assert(match(LIST("!"), 0, "!abcdefghijabcdefghijabcdefghijab", false, name)); /* 32 */
     ck_assert_str_eq(name, "abcdefghijabcdefghijabcdefghijab");
     /* The head was cut inside the word: its real end is unknown. */
-    ck_assert(match("!", 0, "!pin", true, name));
+    ck_assert(match(LIST("!"), 0, "!pin", true, name));
     ck_assert_str_eq(name, "");
-    ck_assert(match("!", 0, "!ping and more", true, name));
+    ck_assert(match(LIST("!"), 0, "!ping and more", true, name));
     ck_assert_str_eq(name, "ping");
 }
 END_TEST
@@ -92,7 +98,7 @@ END_TEST
 START_TEST(an_allow_list_replaces_inference)
 {
     struct lc_prefix_labels l;
-    ck_assert_int_eq(lc_prefix_labels_init(&l, "ping, Stats,bad name,,help", 1), 0);
+    ck_assert_int_eq(lc_prefix_labels_init(&l, LIST("ping", "Stats", "bad name", "help"), 1), 0);
     ck_assert_str_eq(lc_prefix_label(&l, "ping", false), "ping");
     ck_assert_str_eq(lc_prefix_label(&l, "stats", true), "stats");
     ck_assert_str_eq(lc_prefix_label(&l, "help", false), "help"); /* beyond max: listed */
