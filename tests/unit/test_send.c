@@ -375,6 +375,13 @@ START_TEST(retry_after_accepts_seconds_and_http_dates)
     ck_assert_uint_eq(ms, 0);
     ck_assert_int_eq(send_parse_retry_after("soon", 0, &ms), -EINVAL);
     ck_assert_int_eq(send_parse_retry_after("-1", 0, &ms), -EINVAL);
+    ck_assert_int_eq(send_parse_retry_after("", 0, &ms), -EINVAL);
+    ck_assert_int_eq(send_parse_retry_after(" 3", 0, &ms), -EINVAL);
+    ck_assert_int_eq(send_parse_retry_after("3s", 0, &ms), -EINVAL);
+    /* More seconds than a year (or than 64 bits) still means "later than any
+     * budget", not a malformed header. */
+    ck_assert_int_eq(send_parse_retry_after("99999999999999999999999", 0, &ms), 0);
+    ck_assert_uint_eq(ms, 86400ull * 365 * 1000);
 }
 END_TEST
 
