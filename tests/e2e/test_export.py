@@ -10,6 +10,11 @@ criterion of issue 3:
                          and service.name=t, from `sleep 3`
     dead_collector   (3) nothing listening: exits within 3.5 s, at most one
                          warning line
+    log_levels       (issue 11) one log for both objects, on an eager process with a
+                         dead collector: OTEL_LOG_LEVEL=none prints no line at all,
+                         the core's included; debug shows the core's own debug
+                         line; every line starts on a line of its own; the
+                         endpoint's password and query value are never printed
     hang             (3) a receiver that never answers, ARGUS_SHUTDOWN_TIMEOUT_MS=300:
                          exits within 3.8 s
     https            (3) HTTPS with a test CA: the final export at exit arrives
@@ -194,6 +199,40 @@ def case_dead_collector(preload, receiver_py, tmp):
     check(took < 3.5, "took %.2f s with a dead collector (limit 3.5 s)" % took)
     warnings = argus_lines(p.stderr)
     check(len(warnings) <= 1, "more than one warning line: %r" % warnings)
+
+
+def case_log_levels(preload, receiver_py, tmp):
+    port = free_port()  # nothing listens there
+    endpoint = "http://u:pw9x@127.0.0.1:%d/x?apikey=S3CRET" % port
+    # Two configuration problems (said by the preload) and a dead collector
+    # (said by the core's exporter): three warnings at the default level.
+    noisy = {"OTEL_EXPORTER_OTLP_ENDPOINT": endpoint, "ARGUS_MAX_SERIES": "lots",
+             "ARGUS_PREFIX": "0123456789abcdefg,!"}
+    shown = "http://<elided>@127.0.0.1:%d/x/v1/metrics?apikey=<elided>" % port
+    for level in ("none", "info", "debug"):
+        env = env_for(preload, port, OTEL_LOG_LEVEL=level)
+        env.update(noisy)
+        p, _ = timed_run(["sleep", "1.5"], env, 5)
+        err = p.stderr
+        check(p.returncode == 0, "sleep failed at %s: %s" % (level, err))
+        for secret in ("pw9x", "S3CRET"):
+            check(secret not in err, "%s printed at %s: %r" % (secret, level, err))
+        lines = argus_lines(err)
+        check(err.count("argus:") == len(lines),
+              "at %s an argus: line does not start a line of its own: %r" % (level, err))
+        warnings = [l for l in lines if l.startswith("argus: warning:")]
+        if level == "none":
+            check(err == "", "OTEL_LOG_LEVEL=none still printed: %r" % err)
+        elif level == "info":
+            check(len(warnings) >= 3, "expected >= 3 warnings at info: %r" % lines)
+            check(not any(l.startswith("argus: debug:") for l in lines), "debug lines at info")
+            check(any("ARGUS_PREFIX" in l for l in warnings), "no line about ARGUS_PREFIX")
+            check(any(l.startswith("argus: warning: cannot export") for l in warnings),
+                  "the core's exporter said nothing about the dead collector: %r" % lines)
+        else:
+            core = [l for l in lines if l.startswith("argus: debug: core started:")]
+            check(len(core) == 1, "the core's debug line is missing: %r" % lines)
+            check(shown in core[0], "the core's line does not show %s: %r" % (shown, core[0]))
 
 
 def case_hang(preload, receiver_py, tmp):
