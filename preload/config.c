@@ -400,12 +400,30 @@ out:
     return rc;
 }
 
+/* A list being parsed into an array of cap elements in the arena. */
 struct list_fill {
     struct argus_config *cfg;
     void *items; /* const char ** or struct argus_kv * */
     unsigned n, cap;
     unsigned dropped; /* prefixes only */
 };
+
+/* Reserves f->cap elements of size bytes and fills them with item() over the
+ * items of v. Returns what list_split() returned; on failure the arena is as
+ * it was. */
+static int list_fill(struct list_fill *f, const char *v, size_t size, size_t align,
+                     int (*item)(const char *s, size_t len, void *arg))
+{
+    size_t mark = f->cfg->arena_used;
+    int rc = -ENOMEM;
+
+    f->items = arena_reserve(f->cfg, f->cap * size, align);
+    if (f->items != NULL)
+        rc = list_split(v, item, f);
+    if (rc < 0)
+        f->cfg->arena_used = mark;
+    return rc;
+}
 
 static int kv_item(const char *s, size_t len, void *arg)
 {
@@ -435,25 +453,13 @@ static int kv_item(const char *s, size_t len, void *arg)
  * limit), -ENOMEM when it does not fit the arena. */
 static int parse_kv_list(struct argus_config *cfg, const char *v, struct argus_kv_list *out)
 {
-    size_t mark = cfg->arena_used, cap = list_max_items(v);
-    struct list_fill f = {cfg, NULL, 0, 0, 0};
-    int rc = 0;
+    struct list_fill f = {cfg, NULL, 0, (unsigned)list_max_items(v), 0};
+    int rc = list_fill(&f, v, sizeof(struct argus_kv), _Alignof(struct argus_kv), kv_item);
 
-    f.items = arena_reserve(cfg, cap * sizeof(struct argus_kv), _Alignof(struct argus_kv));
-    if (f.items == NULL) {
-        rc = -ENOMEM;
-        goto out;
-    }
-    rc = list_split(v, kv_item, &f);
     if (rc < 0)
-        goto out;
-    out->items = f.items;
-    out->n = f.n;
-    rc = 0;
-out:
-    if (rc < 0)
-        cfg->arena_used = mark;
-    return rc;
+        return rc;
+    *out = (struct argus_kv_list){f.items, f.n};
+    return 0;
 }
 
 static int prefix_item(const char *s, size_t len, void *arg)
@@ -473,19 +479,13 @@ static int prefix_item(const char *s, size_t len, void *arg)
 }
 
 /* ARGUS_PREFIX: keeps the prefixes within the limits of config.h and says
- * once which were dropped; with none left, the default stays. */
+ * in one line how many were dropped; with none left, the default stays. */
 static void parse_prefixes(struct argus_config *cfg, const char *name, const char *v,
                            struct argus_list *out)
 {
-    size_t mark = cfg->arena_used;
     struct list_fill f = {cfg, NULL, 0, ARGUS_CONFIG_MAX_PREFIXES, 0};
-    int rc = -ENOMEM;
 
-    f.items = arena_reserve(cfg, ARGUS_CONFIG_MAX_PREFIXES * sizeof(char *), _Alignof(char *));
-    if (f.items != NULL)
-        rc = list_split(v, prefix_item, &f);
-    if (rc < 0) {
-        cfg->arena_used = mark;
+    if (list_fill(&f, v, sizeof(char *), _Alignof(char *), prefix_item) < 0) {
         problem(cfg, "%s is too long to keep; using %s", name, default_prefixes[0]);
         return;
     }
@@ -497,12 +497,8 @@ static void parse_prefixes(struct argus_config *cfg, const char *name, const cha
                 name, v, f.dropped, ARGUS_CONFIG_MAX_PREFIXES, ARGUS_CONFIG_PREFIX_MAX,
                 f.n ? "counting only the commands of the others" : "using ",
                 f.n ? "" : default_prefixes[0]);
-    if (f.n == 0) {
-        cfg->arena_used = mark;
-        return;
-    }
-    out->items = f.items;
-    out->n = f.n;
+    if (f.n > 0)
+        *out = (struct argus_list){f.items, f.n};
 }
 
 static int name_item(const char *s, size_t len, void *arg)
@@ -519,19 +515,12 @@ static int name_item(const char *s, size_t len, void *arg)
 /* A list of plain names (ARGUS_PREFIX_COMMANDS): 0 or -ENOMEM. */
 static int parse_names(struct argus_config *cfg, const char *v, struct argus_list *out)
 {
-    size_t mark = cfg->arena_used, cap = list_max_items(v);
-    struct list_fill f = {cfg, NULL, 0, 0, 0};
-    int rc = -ENOMEM;
+    struct list_fill f = {cfg, NULL, 0, (unsigned)list_max_items(v), 0};
+    int rc = list_fill(&f, v, sizeof(char *), _Alignof(char *), name_item);
 
-    f.items = arena_reserve(cfg, cap * sizeof(char *), _Alignof(char *));
-    if (f.items != NULL)
-        rc = list_split(v, name_item, &f);
-    if (rc < 0) {
-        cfg->arena_used = mark;
+    if (rc < 0)
         return rc;
-    }
-    out->items = f.items;
-    out->n = f.n;
+    *out = (struct argus_list){f.items, f.n};
     return 0;
 }
 
