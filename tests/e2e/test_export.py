@@ -36,7 +36,8 @@ criterion of issue 3:
     bsp_batches      the batch span processor's queue limit and batch size
     traces_off       OTEL_TRACES_EXPORTER=none sends no span
     core_symbols     libargus_core.so (next to the preload) exports argus_core_entry
-                     and nothing else
+                     and nothing else, and is built from no source of preload/ or
+                     hooks/ (the ring, in hooks/ring/, is the one shared part)
 The trace cases run tests/e2e/export_harness (path in $ARGUS_EXPORT_HARNESS),
 which drives the export threads directly, since only the lifecycle tracker
 makes spans in a real process.
@@ -436,6 +437,19 @@ def case_core_symbols(preload, receiver_py, tmp):
                          check=True).stdout
     names = sorted(line.split()[-1] for line in out.splitlines() if line.strip())
     check(names == ["argus_core_entry"], "libargus_core.so exports %r" % names)
+    # Nothing of the preload's folders is compiled into the core but the ring
+    # (issue 11): the core's symbol table names each source file it was built from.
+    files = subprocess.run(["readelf", "-sW", core], capture_output=True, text=True,
+                           check=True).stdout
+    built_from = {f[7] for f in (l.split() for l in files.splitlines())
+                  if len(f) >= 8 and f[3] == "FILE"}
+    if "core.c" in built_from:  # a stripped core names none: nothing to check
+        src = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+        preload_files = {os.path.basename(f) for d in ("preload", "hooks")
+                         for f in glob.glob(os.path.join(src, d, "*.c"))}
+        check(preload_files, "no preload sources found under %s (test is broken)" % src)
+        check(not built_from & preload_files,
+              "libargus_core.so is built from preload sources %r" % sorted(built_from & preload_files))
 
 
 def run_harness(port, n_spans, stay_ms, **extra):
