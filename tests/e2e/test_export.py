@@ -207,7 +207,8 @@ def case_log_levels(preload, receiver_py, tmp):
     endpoint = "http://u:pw9x@127.0.0.1:%d/x?apikey=S3CRET" % port
     # Two configuration problems (said by the preload) and a dead collector
     # (said by the core's exporter): three warnings at the default level.
-    noisy = {"OTEL_EXPORTER_OTLP_ENDPOINT": endpoint, "ARGUS_MAX_SERIES": "lots",
+    # A line break in an echoed value must not split a line.
+    noisy = {"OTEL_EXPORTER_OTLP_ENDPOINT": endpoint, "ARGUS_MAX_SERIES": "lots\nof them",
              "ARGUS_PREFIX": "0123456789abcdefg,!"}
     shown = "http://<elided>@127.0.0.1:%d/x/v1/metrics?apikey=<elided>" % port
     for level in ("none", "info", "debug"):
@@ -221,6 +222,8 @@ def case_log_levels(preload, receiver_py, tmp):
         lines = argus_lines(err)
         check(err.count("argus:") == len(lines),
               "at %s an argus: line does not start a line of its own: %r" % (level, err))
+        check(len(lines) == len(err.splitlines()),
+              "at %s a line on stderr is not Argus' own: %r" % (level, err))
         warnings = [l for l in lines if l.startswith("argus: warning:")]
         if level == "none":
             check(err == "", "OTEL_LOG_LEVEL=none still printed: %r" % err)
