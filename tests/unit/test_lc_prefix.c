@@ -33,6 +33,31 @@ START_TEST(first_word_after_a_prefix_is_the_command)
 }
 END_TEST
 
+static const char *prefix_env;
+
+static const char *prefix_getenv(const char *name)
+{
+    return strcmp(name, "ARGUS_PREFIX") == 0 ? prefix_env : NULL;
+}
+
+/* ARGUS_PREFIX as a process has it: parsed once by the configuration, the
+ * list the decoder (gw_opts_init) is given too. */
+START_TEST(the_configured_list_is_what_matches)
+{
+    static struct argus_config cfg;
+    char name[LC_PREFIX_NAME_MAX];
+    prefix_env = "bot%20, ! ,0123456789abcdefg";
+    argus_config_load(&cfg, prefix_getenv);
+    ck_assert(match(&cfg.prefixes, 0, "bot roll 2d6", false, name));
+    ck_assert_str_eq(name, "roll");
+    ck_assert(match(&cfg.prefixes, 0, "!ping", false, name));
+    ck_assert_str_eq(name, "ping");
+    /* Over 16 bytes: not a prefix here either, and said once. */
+    ck_assert(!match(&cfg.prefixes, 0, "0123456789abcdefgping", false, name));
+    ck_assert_uint_eq(cfg.n_problems, 1);
+}
+END_TEST
+
 START_TEST(plain_messages_and_bare_prefixes_are_not_commands)
 {
     char name[LC_PREFIX_NAME_MAX];
@@ -115,6 +140,7 @@ int main(void)
     TCase *tc = tcase_create("lc_prefix");
     tcase_add_test(tc, first_word_after_a_prefix_is_the_command);
     tcase_add_test(tc, plain_messages_and_bare_prefixes_are_not_commands);
+    tcase_add_test(tc, the_configured_list_is_what_matches);
     tcase_add_test(tc, a_mention_of_the_bot_is_a_prefix);
     tcase_add_test(tc, words_that_cannot_be_labels_match_with_an_empty_name);
     tcase_add_test(tc, inference_learns_answered_names_up_to_the_cap);
