@@ -14,21 +14,17 @@
 #include "jscan.h"
 #include "tokhash.h"
 
-void gw_opts_init(struct gw_opts *o, const char *prefixes)
+void gw_opts_init(struct gw_opts *o, const struct argus_list *prefixes)
 {
-    const char *p = prefixes != NULL ? prefixes : "!";
-
     memset(o, 0, sizeof(*o));
-    while (*p != '\0' && o->n_prefixes < GW_MAX_PREFIXES) {
-        const char *comma = strchr(p, ',');
-        size_t n = comma != NULL ? (size_t)(comma - p) : strlen(p);
+    for (unsigned i = 0; i < prefixes->n && o->n_prefixes < GW_MAX_PREFIXES; i++) {
+        /* The configuration keeps every prefix within the limits; a longer
+         * one could not be matched the same way by lc_prefix_match(). */
+        size_t n = strlen(prefixes->items[i]);
         if (n > 0 && n <= GW_PREFIX_MAX) {
-            memcpy(o->prefix[o->n_prefixes], p, n);
+            memcpy(o->prefix[o->n_prefixes], prefixes->items[i], n);
             o->prefix_len[o->n_prefixes++] = (unsigned char)n;
         }
-        p += n;
-        if (*p == ',')
-            p++;
     }
 }
 

@@ -29,10 +29,12 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include "config.h"
 #include "event.h"
 
-#define GW_MAX_PREFIXES 16
-#define GW_PREFIX_MAX 16
+/* The limits ARGUS_PREFIX is parsed within (config.h). */
+#define GW_MAX_PREFIXES ARGUS_CONFIG_MAX_PREFIXES
+#define GW_PREFIX_MAX ARGUS_CONFIG_PREFIX_MAX
 
 struct gw_opts {
     unsigned n_prefixes;
@@ -40,9 +42,11 @@ struct gw_opts {
     char prefix[GW_MAX_PREFIXES][GW_PREFIX_MAX];
 };
 
-/* Splits a comma-separated prefix list (ARGUS_PREFIX; NULL means "!").
- * Prefixes that are empty or longer than GW_PREFIX_MAX are skipped. */
-void gw_opts_init(struct gw_opts *o, const char *prefixes);
+/* Copies the prefixes of ARGUS_PREFIX, as the configuration parsed them
+ * (config.h: within GW_MAX_PREFIXES of 1 to GW_PREFIX_MAX bytes, the same
+ * list lc_prefix_match() reads). An empty list means no text prefix: only a
+ * mention makes a candidate. */
+void gw_opts_init(struct gw_opts *o, const struct argus_list *prefixes);
 
 enum gw_result {
     GW_OK,       /* *out is filled */

@@ -1024,7 +1024,7 @@ struct stream_table *stream_table_create(const struct argus_config *cfg, argus_e
     t->max_conns = cfg->max_connections > 0 ? cfg->max_connections : 64;
     t->max_message =
         cfg->max_message_bytes > 0 ? cfg->max_message_bytes : STREAM_DEFAULT_MAX_MESSAGE;
-    gw_opts_init(&t->gw_opts, cfg->prefixes);
+    gw_opts_init(&t->gw_opts, &cfg->prefixes);
     t->conns = calloc(t->max_conns, sizeof(*t->conns));
     if (t->conns == NULL) {
         stream_table_destroy(t);

@@ -5,7 +5,6 @@
  */
 #include "resource.h"
 
-#include <errno.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/random.h>
@@ -92,15 +91,8 @@ static void executable_name(char *out, size_t cap)
     text_copy(out, cap, base != NULL ? base + 1 : path);
 }
 
-static int add_user_attr(const char *key, const char *value, void *arg)
+void resource_build(struct resource *res, const struct argus_config *cfg)
 {
-    set_str(arg, key, value);
-    return 0;
-}
-
-int resource_build(struct resource *res, const struct argus_config *cfg)
-{
-    int rc = 0;
     char exe[RESOURCE_VALUE_MAX];
     char host[256];
     char uuid[37];
@@ -120,17 +112,11 @@ int resource_build(struct resource *res, const struct argus_config *cfg)
     resource_uuid4(uuid);
     set_str(res, "service.instance.id", uuid);
 
-    if (cfg->resource_attributes != NULL) {
-        /* Parse into a scratch copy first: on a decode error the whole
-         * variable is dropped, never half applied. */
-        static __thread struct resource scratch;
-        scratch = *res;
-        rc = argus_kv_list_walk(cfg->resource_attributes, add_user_attr, &scratch);
-        if (rc == 0)
-            *res = scratch;
-        else
-            rc = -EINVAL;
-    }
+    /* Parsed and checked by the configuration: a malformed variable arrives
+     * as an empty list, never half. */
+    for (unsigned i = 0; i < cfg->resource_attributes.n; i++)
+        set_str(res, cfg->resource_attributes.items[i].key,
+                cfg->resource_attributes.items[i].value);
 
     if (cfg->service_name != NULL && cfg->service_name[0] != '\0') {
         set_str(res, "service.name", cfg->service_name);
@@ -139,5 +125,4 @@ int resource_build(struct resource *res, const struct argus_config *cfg)
         snprintf(name, sizeof(name), "unknown_service%s%s", exe[0] ? ":" : "", exe);
         set_str(res, "service.name", name);
     }
-    return rc;
 }

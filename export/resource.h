@@ -8,7 +8,7 @@
  *   telemetry.sdk.version, process.pid, process.executable.name, host.name,
  *   service.instance.id (a random UUIDv4 per process: the processes of a
  *   clustered bot share one environment and must not collide);
- *   then every OTEL_RESOURCE_ATTRIBUTES pair (percent-decoded);
+ *   then every OTEL_RESOURCE_ATTRIBUTES pair (percent-decoded by config.h);
  *   then service.name: OTEL_SERVICE_NAME, else the one from
  *   OTEL_RESOURCE_ATTRIBUTES, else unknown_service:<executable name>.
  * The struct is plain data owned by its caller; nothing in it is a secret.
@@ -38,10 +38,10 @@ struct resource {
     struct resource_attr attrs[RESOURCE_MAX_ATTRS];
 };
 
-/* Fills *res. Returns 0, or -EINVAL when OTEL_RESOURCE_ATTRIBUTES did not
- * parse: the whole variable is then ignored (as the spec requires) and the
- * rest of the resource is still complete. Any thread. */
-int resource_build(struct resource *res, const struct argus_config *cfg);
+/* Fills *res. OTEL_RESOURCE_ATTRIBUTES arrives parsed (config.h): one that
+ * did not parse was ignored whole by the configuration, as the spec requires,
+ * and said there. Any thread. */
+void resource_build(struct resource *res, const struct argus_config *cfg);
 
 /* The string value of key, or NULL. */
 const char *resource_get(const struct resource *res, const char *key);

@@ -34,9 +34,9 @@
 
 #define SEND_POLL_MS 50
 #define SEND_USER_AGENT "argus-preload/" ARGUS_VERSION " (OTLP/HTTP exporter)"
-/* "key: value" for the longest pair argus_kv_list_walk hands over (a key
- * under 256 bytes, a value under 1024: long bearer tokens and JWTs). */
-#define SEND_HEADER_MAX (256 + 2 + 1024)
+/* "key: value" for the longest pair the configuration hands over (config.h:
+ * long bearer tokens and JWTs fit), and its NUL. */
+#define SEND_HEADER_MAX (ARGUS_CONFIG_KV_KEY_MAX + 2 + ARGUS_CONFIG_KV_VALUE_MAX + 1)
 
 struct sender {
     const struct argus_otlp_signal *sig;
@@ -98,9 +98,8 @@ static void refuse_header(struct sender *s, const char *key, const char *why)
                    show ? key : "a header name", show ? "\"" : "", why);
 }
 
-static int add_header(const char *key, const char *value, void *arg)
+static int add_header(struct sender *s, const char *key, const char *value)
 {
-    struct sender *s = arg;
     char line[SEND_HEADER_MAX];
     /* A decoded value with CR or LF would inject headers: refuse the pair. */
     if (!header_name_ok(key) || strpbrk(value, "\r\n") != NULL) {
@@ -203,8 +202,10 @@ struct sender *send_create(const struct argus_otlp_signal *sig, enum otlp_signal
             goto fail;
         s->headers = l;
     }
-    if (sig->headers != NULL && argus_kv_list_walk(sig->headers, add_header, s) == -ENOMEM)
-        goto fail;
+    for (unsigned i = 0; i < sig->headers.n; i++) {
+        if (add_header(s, sig->headers.items[i].key, sig->headers.items[i].value) == -ENOMEM)
+            goto fail;
+    }
 
     CURL *e = s->easy;
     curl_easy_setopt(e, CURLOPT_URL, sig->url);
@@ -286,10 +287,31 @@ out:
     return rc;
 }
 
+/* RFC 9110 delay-seconds: one or more digits and nothing else. A value past
+ * SEND_RETRY_AFTER_MAX_S is read as that: either way it is beyond any budget. */
+#define SEND_RETRY_AFTER_MAX_S (86400ull * 365)
+
+static int send_delay_seconds(const char *value, uint64_t *secs)
+{
+    uint64_t v = 0;
+
+    if (*value == '\0')
+        return -EINVAL;
+    for (const char *p = value; *p != '\0'; p++) {
+        if (*p < '0' || *p > '9')
+            return -EINVAL;
+        v = v * 10 + (uint64_t)(*p - '0');
+        if (v > SEND_RETRY_AFTER_MAX_S)
+            v = SEND_RETRY_AFTER_MAX_S;
+    }
+    *secs = v;
+    return 0;
+}
+
 int send_parse_retry_after(const char *value, int64_t now_unix_s, uint64_t *delay_ms)
 {
     uint64_t secs;
-    if (argus_parse_u64(value, 0, 86400 * 365, &secs) == 0) {
+    if (send_delay_seconds(value, &secs) == 0) {
         *delay_ms = secs * 1000;
         return 0;
     }

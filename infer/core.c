@@ -294,6 +294,13 @@ static void core_on_event(const struct argus_event *ev, void *arg)
     lc_on_event(ev, core.lc);
 }
 
+static const char *core_push_target(unsigned exporters, const struct argus_otlp_signal *sig)
+{
+    if (exporters & ARGUS_EXPORTER_OTLP)
+        return sig->grpc_requested ? "(none: grpc is not supported)" : sig->url_shown;
+    return exporters & ARGUS_EXPORTER_CONSOLE ? "the console" : "(none)";
+}
+
 static int core_start(const struct argus_host *host)
 {
     int rc = 0;
@@ -335,8 +342,7 @@ static int core_start(const struct argus_host *host)
         argus_log_warn("cannot allocate the decoder or the lifecycle tracker; Discord traffic "
                        "is counted but not decoded");
     sem_init(&core.decode_done, 0, 0);
-    if (resource_build(&core.res, cfg) != 0)
-        argus_log_warn("OTEL_RESOURCE_ATTRIBUTES could not be decoded; ignoring all of it");
+    resource_build(&core.res, cfg);
     core.exporter = exporter_create(cfg, core.reg, core.spans, &core.res, host->mark_argus_thread);
     if (core.exporter == NULL) {
         rc = -ENOMEM;
@@ -345,6 +351,14 @@ static int core_start(const struct argus_host *host)
     rc = exporter_start(core.exporter);
     if (rc != 0)
         argus_log_warn("cannot start an export thread (%s)", strerror(-rc));
+    /* What goes where, once: the URLs as the configuration made them fit
+     * for a log (no userinfo, no query value), header values never. */
+    argus_log_debug(
+        "core started: metrics to %s every %u ms, spans to %s, %u+%u extra "
+        "header(s) (values not shown)",
+        core_push_target(cfg->metrics_exporters, &cfg->metrics), cfg->metric_export_interval_ms,
+        core.spans != NULL ? core_push_target(cfg->traces_exporters, &cfg->traces) : "(none)",
+        cfg->metrics.headers.n, cfg->traces.headers.n);
     rc = 0;
     /* The Prometheus endpoint (OTEL_METRICS_EXPORTER=prometheus) reads the
      * same registry through its own cumulative reader. A failure (a taken

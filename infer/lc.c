@@ -624,7 +624,7 @@ static void lc_on_message_create(struct lc *lc, const struct argus_event *ev)
     /* A head filled to the brim may have been cut: the matcher must not take
      * a cut word for a whole one. It goes before lc_seen(), which scans the
      * ended keys, because most messages are not commands. */
-    if (!lc_prefix_match(lc->cfg->prefixes, lc->bot_id, msg->content_head, len,
+    if (!lc_prefix_match(&lc->cfg->prefixes, lc->bot_id, msg->content_head, len,
                          len == EV_CONTENT_HEAD, name) ||
         lc_seen(lc, msg->id))
         return;
@@ -970,7 +970,7 @@ struct lc *lc_create(const struct argus_config *cfg, struct reg *reg, struct spa
     lc->entries = calloc(capacity, sizeof(*lc->entries));
     if (!lc->entries || lc_map_init(&lc->by_key, capacity) < 0 ||
         lc_map_init(&lc->by_token, capacity) < 0 ||
-        lc_prefix_labels_init(&lc->labels, cfg->prefix_commands,
+        lc_prefix_labels_init(&lc->labels, &cfg->prefix_commands,
                               cfg->max_prefix_commands ? cfg->max_prefix_commands : 1) < 0)
         goto fail;
     lc->free_head = LC_NONE;

@@ -63,26 +63,19 @@ static size_t lc_prefix_mention_len(uint64_t bot_id, const char *content, size_t
     return i + 1;
 }
 
-/* Length of the first prefix of the comma-separated list that content starts
- * with, or 0. */
-static size_t lc_prefix_text_len(const char *prefixes, const char *content, size_t len)
+/* Length of the first prefix of the list that content starts with, or 0. */
+static size_t lc_prefix_text_len(const struct argus_list *prefixes, const char *content, size_t len)
 {
-    if (!prefixes)
-        return 0;
-    for (const char *p = prefixes; *p;) {
-        const char *comma = strchr(p, ',');
-        size_t plen = comma ? (size_t)(comma - p) : strlen(p);
-        if (plen > 0 && plen <= len && memcmp(content, p, plen) == 0)
+    for (unsigned i = 0; prefixes != NULL && i < prefixes->n; i++) {
+        size_t plen = strlen(prefixes->items[i]);
+        if (plen > 0 && plen <= len && memcmp(content, prefixes->items[i], plen) == 0)
             return plen;
-        if (!comma)
-            break;
-        p = comma + 1;
     }
     return 0;
 }
 
-bool lc_prefix_match(const char *prefixes, uint64_t bot_id, const char *content, size_t len,
-                     bool truncated, char name[LC_PREFIX_NAME_MAX])
+bool lc_prefix_match(const struct argus_list *prefixes, uint64_t bot_id, const char *content,
+                     size_t len, bool truncated, char name[LC_PREFIX_NAME_MAX])
 {
     size_t pos = lc_prefix_text_len(prefixes, content, len);
     name[0] = '\0';
@@ -131,7 +124,8 @@ static const char *lc_prefix_insert(struct lc_prefix_labels *l, const char *name
     return l->names[at];
 }
 
-int lc_prefix_labels_init(struct lc_prefix_labels *l, const char *allow_list, uint32_t max_names)
+int lc_prefix_labels_init(struct lc_prefix_labels *l, const struct argus_list *allow_list,
+                          uint32_t max_names)
 {
     int rc = 0;
     *l = (struct lc_prefix_labels){0};
@@ -140,35 +134,21 @@ int lc_prefix_labels_init(struct lc_prefix_labels *l, const char *allow_list, ui
         goto out;
     }
     l->max_names = max_names;
-    if (allow_list && *allow_list) {
+    if (allow_list != NULL && allow_list->n > 0) {
         /* The allow-list is the vocabulary, however long the operator made it. */
-        uint32_t entries = 1;
-        for (const char *p = allow_list; *p; p++)
-            entries += *p == ',';
         l->allow_list = true;
-        l->max_names = entries;
+        l->max_names = allow_list->n;
     }
     l->names = calloc(l->max_names, sizeof(l->names[0]));
     if (!l->names) {
         rc = -ENOMEM;
         goto out;
     }
-    for (const char *p = allow_list; l->allow_list && *p;) {
-        const char *comma = strchr(p, ',');
-        size_t len = comma ? (size_t)(comma - p) : strlen(p);
+    for (unsigned i = 0; l->allow_list && i < allow_list->n; i++) {
         char name[LC_PREFIX_NAME_MAX];
-        while (len > 0 && lc_prefix_is_space(*p)) {
-            p++;
-            len--;
-        }
-        while (len > 0 && lc_prefix_is_space(p[len - 1]))
-            len--;
-        lc_prefix_fold(p, len, name);
+        lc_prefix_fold(allow_list->items[i], strlen(allow_list->items[i]), name);
         if (name[0] && !lc_prefix_find(l, name))
             lc_prefix_insert(l, name);
-        if (!comma)
-            break;
-        p = comma + 1;
     }
 out:
     if (rc < 0)

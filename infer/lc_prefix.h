@@ -2,7 +2,7 @@
  * lc_prefix.h - recognising prefix commands and keeping their labels bounded.
  *
  * A prefix command is a message whose content starts with one of the
- * configured prefixes (ARGUS_PREFIX, comma-separated, default "!") or with a
+ * configured prefixes (ARGUS_PREFIX, default "!", as config.h parsed it) or with a
  * mention of the bot; the command is the first word after it. That word is
  * user text, so it may become a metric label only under the rules of issue 7:
  *   - ARGUS_PREFIX_COMMANDS set: the allow-list is the whole vocabulary; a
@@ -27,6 +27,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "config.h"
+
 #define LC_PREFIX_NAME_MAX 33 /* 32 bytes of name + NUL */
 #define LC_PREFIX_UNKNOWN "_unknown"
 #define LC_PREFIX_OTHER "_other"
@@ -36,10 +38,10 @@
  * is, returns true and writes the case-folded first word into name, or "" when
  * that word can never be a label (too long, characters outside [a-z0-9_-], or
  * cut off by the truncation). A prefix followed by nothing or by white space
- * is not a command. prefixes is the raw ARGUS_PREFIX list (NULL or "" means
- * none); bot_id 0 disables mention prefixes. */
-bool lc_prefix_match(const char *prefixes, uint64_t bot_id, const char *content, size_t len,
-                     bool truncated, char name[LC_PREFIX_NAME_MAX]);
+ * is not a command. prefixes is ARGUS_PREFIX as parsed (an empty list means
+ * no text prefix), tried in order; bot_id 0 disables mention prefixes. */
+bool lc_prefix_match(const struct argus_list *prefixes, uint64_t bot_id, const char *content,
+                     size_t len, bool truncated, char name[LC_PREFIX_NAME_MAX]);
 
 struct lc_prefix_labels {
     bool allow_list; /* the names came from ARGUS_PREFIX_COMMANDS: never learn */
@@ -48,10 +50,12 @@ struct lc_prefix_labels {
     char (*names)[LC_PREFIX_NAME_MAX]; /* sorted, for bsearch */
 };
 
-/* allow_list: the raw ARGUS_PREFIX_COMMANDS value or NULL for inference; its
- * entries are case-folded and those that cannot be labels are skipped.
- * max_names: ARGUS_MAX_PREFIX_COMMANDS (>= 1). Returns 0, -EINVAL or -ENOMEM. */
-int lc_prefix_labels_init(struct lc_prefix_labels *l, const char *allow_list, uint32_t max_names);
+/* allow_list: ARGUS_PREFIX_COMMANDS as parsed, or an empty list (or NULL) for
+ * inference; its entries are case-folded and those that cannot be labels are
+ * skipped. max_names: ARGUS_MAX_PREFIX_COMMANDS (>= 1). Returns 0, -EINVAL or
+ * -ENOMEM. */
+int lc_prefix_labels_init(struct lc_prefix_labels *l, const struct argus_list *allow_list,
+                          uint32_t max_names);
 void lc_prefix_labels_fini(struct lc_prefix_labels *l);
 
 /* The label for one ended command named name ("" for an unusable word);

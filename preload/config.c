@@ -1,11 +1,20 @@
 /*
- * config.c - one descriptor table, one strict parser per kind.
+ * config.c - one descriptor table, one strict parser per kind, one splitter.
  *
  * Every variable Argus reads is a row of var_table: its name, its kind, where
  * its value goes in struct argus_config, its bounds and its default. Loading
  * walks the table once; a value that does not parse leaves the default in
- * place and one problem line that names the variable, shows the value (never
- * for a secret), says what is accepted and what Argus does instead.
+ * place and one problem line that names the variable, shows the value, says
+ * what is accepted and what Argus does instead.
+ *
+ * Nothing secret is echoed, and that is decided by kind, not by a flag on a
+ * row: a header list is never shown (its values are credentials), an endpoint
+ * is shown only through url_shown() (userinfo and query values elided), and a
+ * key=value list that does not parse is named, not shown.
+ *
+ * Lists are parsed here, once, into arrays the core reads (config.h): every
+ * comma-separated variable goes through list_split(), so they all trim and
+ * skip empty items alike, and every percent-escape through pct_decode().
  *
  * The OTLP exporter variables come in a generic and a per-signal form
  * (OTEL_EXPORTER_OTLP_TIMEOUT, OTEL_EXPORTER_OTLP_METRICS_TIMEOUT, ...); they
@@ -18,7 +27,8 @@
  * ARGUS_EAGER=1 is what users write.
  *
  * Nothing here allocates: the constructor of a process that never talks to
- * Discord must stay cheap and leave no heap behind.
+ * Discord must stay cheap and leave no heap behind. Arrays and strings live in
+ * the struct's arena.
  */
 #include "config.h"
 
@@ -33,15 +43,17 @@
 #include "log.h"
 
 enum var_kind {
-    VAR_BOOL,    /* bool */
-    VAR_UINT32,  /* uint32_t within [min, max] */
-    VAR_UINT64,  /* uint64_t within [min, max] */
-    VAR_STRING,  /* const char *, any non-empty value */
-    VAR_ENUM,    /* int, from a name table */
-    VAR_EXPORTS, /* unsigned bit set from a comma list */
-    VAR_RATIO,   /* double in [0, 1] */
-    VAR_KV_LIST, /* const char *, validated with argus_kv_list_walk */
-    VAR_HOSTS,   /* ARGUS_DISCORD_HOSTS */
+    VAR_BOOL,     /* bool */
+    VAR_UINT32,   /* uint32_t within [min, max] */
+    VAR_UINT64,   /* uint64_t within [min, max] */
+    VAR_STRING,   /* const char *, any non-empty value */
+    VAR_ENUM,     /* int, from a name table */
+    VAR_EXPORTS,  /* unsigned bit set from a comma list */
+    VAR_RATIO,    /* double in [0, 1] */
+    VAR_KV_LIST,  /* struct argus_kv_list, from k=v,k=v */
+    VAR_HOSTS,    /* ARGUS_DISCORD_HOSTS */
+    VAR_PREFIXES, /* struct argus_list, percent-decoded, within the prefix limits */
+    VAR_NAMES,    /* struct argus_list of plain names */
 };
 
 struct enum_name {
@@ -56,7 +68,6 @@ struct var_desc {
     uint64_t min, max;    /* VAR_UINT*: bounds; VAR_EXPORTS: allowed bits */
     const char *def_text; /* how the default is described in a problem line */
     const struct enum_name *names;
-    bool secret; /* never echo the value */
 };
 
 static const struct enum_name log_levels[] = {
@@ -96,59 +107,51 @@ static const struct enum_name exporters[] = {
 #define MS_MAX 86400000u /* one day: longer is certainly a typo */
 
 static const struct var_desc var_table[] = {
-    {"OTEL_SDK_DISABLED", VAR_BOOL, FIELD(sdk_disabled), 0, 0, "false", NULL, false},
-    {"OTEL_LOG_LEVEL", VAR_ENUM, FIELD(log_level), 0, 0, "info", log_levels, false},
-    {"OTEL_SERVICE_NAME", VAR_STRING, FIELD(service_name), 0, 0, NULL, NULL, false},
-    {"OTEL_RESOURCE_ATTRIBUTES", VAR_KV_LIST, FIELD(resource_attributes), 0, 0, "none", NULL,
-     false},
+    {"OTEL_SDK_DISABLED", VAR_BOOL, FIELD(sdk_disabled), 0, 0, "false", NULL},
+    {"OTEL_LOG_LEVEL", VAR_ENUM, FIELD(log_level), 0, 0, "info", log_levels},
+    {"OTEL_SERVICE_NAME", VAR_STRING, FIELD(service_name), 0, 0, NULL, NULL},
+    {"OTEL_RESOURCE_ATTRIBUTES", VAR_KV_LIST, FIELD(resource_attributes), 0, 0, "none", NULL},
     {"OTEL_METRICS_EXPORTER", VAR_EXPORTS, FIELD(metrics_exporters),
-     ARGUS_EXPORTER_OTLP | ARGUS_EXPORTER_CONSOLE | ARGUS_EXPORTER_PROMETHEUS, 0, "otlp", exporters,
-     false},
+     ARGUS_EXPORTER_OTLP | ARGUS_EXPORTER_CONSOLE | ARGUS_EXPORTER_PROMETHEUS, 0, "otlp",
+     exporters},
     {"OTEL_TRACES_EXPORTER", VAR_EXPORTS, FIELD(traces_exporters),
-     ARGUS_EXPORTER_OTLP | ARGUS_EXPORTER_CONSOLE, 0, "otlp", exporters, false},
+     ARGUS_EXPORTER_OTLP | ARGUS_EXPORTER_CONSOLE, 0, "otlp", exporters},
     {"OTEL_METRIC_EXPORT_INTERVAL", VAR_UINT32, FIELD(metric_export_interval_ms), 1, MS_MAX,
-     "60000", NULL, false},
+     "60000", NULL},
     {"OTEL_METRIC_EXPORT_TIMEOUT", VAR_UINT32, FIELD(metric_export_timeout_ms), 0, MS_MAX, "30000",
-     NULL, false},
+     NULL},
     {"OTEL_EXPORTER_OTLP_METRICS_TEMPORALITY_PREFERENCE", VAR_ENUM, FIELD(temporality), 0, 0,
-     "cumulative", temporalities, false},
-    {"OTEL_TRACES_SAMPLER", VAR_ENUM, FIELD(sampler), 0, 0, "parentbased_always_on", samplers,
-     false},
-    {"OTEL_TRACES_SAMPLER_ARG", VAR_RATIO, FIELD(sampler_ratio), 0, 0, "1.0", NULL, false},
-    {"OTEL_BSP_SCHEDULE_DELAY", VAR_UINT32, FIELD(bsp_schedule_delay_ms), 0, MS_MAX, "5000", NULL,
-     false},
-    {"OTEL_BSP_EXPORT_TIMEOUT", VAR_UINT32, FIELD(bsp_export_timeout_ms), 0, MS_MAX, "30000", NULL,
-     false},
-    {"OTEL_BSP_MAX_QUEUE_SIZE", VAR_UINT32, FIELD(bsp_max_queue_size), 1, 1u << 20, "2048", NULL,
-     false},
+     "cumulative", temporalities},
+    {"OTEL_TRACES_SAMPLER", VAR_ENUM, FIELD(sampler), 0, 0, "parentbased_always_on", samplers},
+    {"OTEL_TRACES_SAMPLER_ARG", VAR_RATIO, FIELD(sampler_ratio), 0, 0, "1.0", NULL},
+    {"OTEL_BSP_SCHEDULE_DELAY", VAR_UINT32, FIELD(bsp_schedule_delay_ms), 0, MS_MAX, "5000", NULL},
+    {"OTEL_BSP_EXPORT_TIMEOUT", VAR_UINT32, FIELD(bsp_export_timeout_ms), 0, MS_MAX, "30000", NULL},
+    {"OTEL_BSP_MAX_QUEUE_SIZE", VAR_UINT32, FIELD(bsp_max_queue_size), 1, 1u << 20, "2048", NULL},
     {"OTEL_BSP_MAX_EXPORT_BATCH_SIZE", VAR_UINT32, FIELD(bsp_max_export_batch_size), 1, 1u << 20,
-     "512", NULL, false},
-    {"OTEL_EXPORTER_PROMETHEUS_HOST", VAR_STRING, FIELD(prometheus_host), 0, 0, "localhost", NULL,
-     false},
-    {"ARGUS_EAGER", VAR_BOOL, FIELD(eager), 0, 0, "false", NULL, false},
-    {"ARGUS_CLUSTER_ID", VAR_STRING, FIELD(cluster), 0, 0, "default", NULL, false},
-    {"ARGUS_NAMESPACE", VAR_STRING, FIELD(ns), 0, 0, "discord", NULL, false},
-    {"ARGUS_MAX_SERIES", VAR_UINT32, FIELD(max_series), 1, 1000000, "2000", NULL, false},
-    {"ARGUS_SHUTDOWN_TIMEOUT_MS", VAR_UINT32, FIELD(shutdown_timeout_ms), 0, 60000, "2000", NULL,
-     false},
-    {"ARGUS_DISCORD_HOSTS", VAR_HOSTS, 0, 0, 0, "none", NULL, false},
-    {"ARGUS_MAX_CONNECTIONS", VAR_UINT32, FIELD(max_connections), 8, 1u << 20, "1024", NULL, false},
-    {"ARGUS_RING_BYTES", VAR_UINT64, FIELD(ring_bytes), 1u << 16, 1ull << 32, "4194304", NULL,
-     false},
+     "512", NULL},
+    {"OTEL_EXPORTER_PROMETHEUS_HOST", VAR_STRING, FIELD(prometheus_host), 0, 0, "localhost", NULL},
+    {"ARGUS_EAGER", VAR_BOOL, FIELD(eager), 0, 0, "false", NULL},
+    {"ARGUS_CLUSTER_ID", VAR_STRING, FIELD(cluster), 0, 0, "default", NULL},
+    {"ARGUS_NAMESPACE", VAR_STRING, FIELD(ns), 0, 0, "discord", NULL},
+    {"ARGUS_MAX_SERIES", VAR_UINT32, FIELD(max_series), 1, 1000000, "2000", NULL},
+    {"ARGUS_SHUTDOWN_TIMEOUT_MS", VAR_UINT32, FIELD(shutdown_timeout_ms), 0, 60000, "2000", NULL},
+    {"ARGUS_DISCORD_HOSTS", VAR_HOSTS, 0, 0, 0, "none", NULL},
+    {"ARGUS_MAX_CONNECTIONS", VAR_UINT32, FIELD(max_connections), 8, 1u << 20, "1024", NULL},
+    {"ARGUS_RING_BYTES", VAR_UINT64, FIELD(ring_bytes), 1u << 16, 1ull << 32, "4194304", NULL},
     {"ARGUS_MAX_MESSAGE_BYTES", VAR_UINT32, FIELD(max_message_bytes), 4096, 1u << 30, "16777216",
-     NULL, false},
-    {"ARGUS_DEFERRED_TIMEOUT_S", VAR_UINT32, FIELD(deferred_timeout_s), 1, 86400, "900", NULL,
-     false},
-    {"ARGUS_PREFIX", VAR_STRING, FIELD(prefixes), 0, 0, "!", NULL, false},
-    {"ARGUS_PREFIX_TIMEOUT_S", VAR_UINT32, FIELD(prefix_timeout_s), 1, 3600, "10", NULL, false},
-    {"ARGUS_MAX_PREFIX_COMMANDS", VAR_UINT32, FIELD(max_prefix_commands), 1, 10000, "100", NULL,
-     false},
-    {"ARGUS_PREFIX_COMMANDS", VAR_STRING, FIELD(prefix_commands), 0, 0, NULL, NULL, false},
+     NULL},
+    {"ARGUS_DEFERRED_TIMEOUT_S", VAR_UINT32, FIELD(deferred_timeout_s), 1, 86400, "900", NULL},
+    {"ARGUS_PREFIX", VAR_PREFIXES, FIELD(prefixes), 0, 0, "!", NULL},
+    {"ARGUS_PREFIX_TIMEOUT_S", VAR_UINT32, FIELD(prefix_timeout_s), 1, 3600, "10", NULL},
+    {"ARGUS_MAX_PREFIX_COMMANDS", VAR_UINT32, FIELD(max_prefix_commands), 1, 10000, "100", NULL},
+    {"ARGUS_PREFIX_COMMANDS", VAR_NAMES, FIELD(prefix_commands), 0, 0, "inference", NULL},
     {"ARGUS_MAX_OPEN_LIFECYCLES", VAR_UINT32, FIELD(max_open_lifecycles), 16, 1u << 22, "10000",
-     NULL, false},
-    {"ARGUS_ENABLE_PER_GUILD", VAR_BOOL, FIELD(per_guild), 0, 0, "false", NULL, false},
-    {"ARGUS_CORE_PATH", VAR_STRING, FIELD(core_path), 0, 0, NULL, NULL, false},
+     NULL},
+    {"ARGUS_ENABLE_PER_GUILD", VAR_BOOL, FIELD(per_guild), 0, 0, "false", NULL},
+    {"ARGUS_CORE_PATH", VAR_STRING, FIELD(core_path), 0, 0, NULL, NULL},
 };
+
+static const char *const default_prefixes[] = {"!"};
 
 static void config_defaults(struct argus_config *cfg)
 {
@@ -181,7 +184,7 @@ static void config_defaults(struct argus_config *cfg)
     cfg->ring_bytes = 4u << 20;
     cfg->max_message_bytes = 16u << 20;
     cfg->deferred_timeout_s = 900;
-    cfg->prefixes = "!";
+    cfg->prefixes = (struct argus_list){default_prefixes, 1};
     cfg->prefix_timeout_s = 10;
     cfg->max_prefix_commands = 100;
     cfg->max_open_lifecycles = 10000;
@@ -200,20 +203,25 @@ __attribute__((format(printf, 2, 3))) static void problem(struct argus_config *c
     va_end(ap);
 }
 
-/* Echoes a value in a problem line, bounded, or elides a secret one. */
-static const char *shown(const struct var_desc *d, const char *value)
+/* size bytes of the arena, aligned to align (a power of two), or NULL. */
+static void *arena_reserve(struct argus_config *cfg, size_t size, size_t align)
 {
-    return d->secret ? "<elided>" : value;
+    size_t at = (cfg->arena_used + align - 1) & ~(align - 1);
+
+    if (at > sizeof(cfg->arena) || size > sizeof(cfg->arena) - at)
+        return NULL;
+    cfg->arena_used = at + size;
+    return cfg->arena + at;
 }
 
 static char *arena_dup(struct argus_config *cfg, const char *s, size_t len)
 {
-    if (cfg->arena_used + len + 1 > sizeof(cfg->arena))
-        return NULL;
-    char *p = cfg->arena + cfg->arena_used;
-    memcpy(p, s, len);
-    p[len] = '\0';
-    cfg->arena_used += len + 1;
+    char *p = arena_reserve(cfg, len + 1, 1);
+
+    if (p != NULL) {
+        memcpy(p, s, len);
+        p[len] = '\0';
+    }
     return p;
 }
 
@@ -224,16 +232,17 @@ static const char *env_value(const char *(*getenv_fn)(const char *), const char 
     return v && *v ? v : NULL;
 }
 
-int argus_parse_u64(const char *s, uint64_t min, uint64_t max, uint64_t *out)
+/* Strict: digits only, no sign or blank, within [min, max]. */
+static int parse_u64(const char *s, size_t len, uint64_t min, uint64_t max, uint64_t *out)
 {
     uint64_t v = 0;
 
-    if (!s || !*s)
+    if (len == 0)
         return -EINVAL;
-    for (const char *p = s; *p; p++) {
-        if (*p < '0' || *p > '9')
+    for (size_t i = 0; i < len; i++) {
+        if (s[i] < '0' || s[i] > '9')
             return -EINVAL;
-        unsigned digit = (unsigned)(*p - '0');
+        unsigned digit = (unsigned)(s[i] - '0');
         if (v > (UINT64_MAX - digit) / 10)
             return -EINVAL;
         v = v * 10 + digit;
@@ -261,10 +270,11 @@ static int parse_bool(const char *name, const char *v, bool *out)
     return -EINVAL;
 }
 
-static int parse_enum(const struct enum_name *names, const char *v, int *out)
+/* Looks up [v, v+len) (case-insensitive) in names. */
+static int parse_enum(const struct enum_name *names, const char *v, size_t len, int *out)
 {
     for (; names->name; names++) {
-        if (strcasecmp(names->name, v) == 0) {
+        if (strlen(names->name) == len && strncasecmp(names->name, v, len) == 0) {
             *out = names->value;
             return 0;
         }
@@ -281,37 +291,6 @@ static void enum_choices(const struct enum_name *names, char *buf, size_t size)
         used += (size_t)snprintf(buf + used, size - used, "%s%s", used ? ", " : "", names->name);
 }
 
-/* A comma list of exporter names; "none" alone means no exporter. */
-static int parse_exporters(const char *v, unsigned allowed, unsigned *out)
-{
-    unsigned bits = 0;
-    char item[32];
-
-    while (*v) {
-        size_t n = strcspn(v, ",");
-        const char *start = v;
-        while (n && isspace((unsigned char)*start)) {
-            start++;
-            n--;
-        }
-        while (n && isspace((unsigned char)start[n - 1]))
-            n--;
-        if (n == 0 || n >= sizeof(item))
-            return -EINVAL;
-        memcpy(item, start, n);
-        item[n] = '\0';
-        int bit;
-        if (parse_enum(exporters, item, &bit) < 0 || (bit & ~(int)allowed))
-            return -EINVAL;
-        bits |= (unsigned)bit;
-        v += strcspn(v, ",");
-        if (*v == ',')
-            v++;
-    }
-    *out = bits;
-    return 0;
-}
-
 static int parse_ratio(const char *v, double *out)
 {
     char *end;
@@ -324,12 +303,50 @@ static int parse_ratio(const char *v, double *out)
     return 0;
 }
 
-static int kv_ignore(const char *key, const char *value, void *arg)
+/* ---- lists ------------------------------------------------------------------ */
+
+static void trim(const char **s, size_t *len)
 {
-    (void)key;
-    (void)value;
-    (void)arg;
-    return 0;
+    while (*len && isspace((unsigned char)**s)) {
+        (*s)++;
+        (*len)--;
+    }
+    while (*len && isspace((unsigned char)(*s)[*len - 1]))
+        (*len)--;
+}
+
+/* The one splitter (the rule is in config.h): calls item() for each item of
+ * the comma-separated v, trimmed, skipping empty ones. Returns the number of
+ * items, or the first negative value item() returned. */
+static int list_split(const char *v, int (*item)(const char *s, size_t len, void *arg), void *arg)
+{
+    int n = 0;
+
+    while (*v) {
+        const char *s = v;
+        size_t len = strcspn(v, ",");
+        v += len;
+        if (*v == ',')
+            v++;
+        trim(&s, &len);
+        if (len == 0)
+            continue;
+        int rc = item(s, len, arg);
+        if (rc < 0)
+            return rc;
+        n++;
+    }
+    return n;
+}
+
+/* An upper bound on what list_split() will find in v, to size an array. */
+static size_t list_max_items(const char *v)
+{
+    size_t n = 1;
+
+    for (; *v; v++)
+        n += *v == ',';
+    return n;
 }
 
 static int hex_value(char c)
@@ -342,118 +359,228 @@ static int hex_value(char c)
     return -1;
 }
 
-/* Copies [s, s+len) trimmed of blanks into buf, percent-decoding if asked. */
-static int kv_copy(const char *s, size_t len, bool decode, char *buf, size_t size)
+/* Percent-decodes [s, s+len) into the arena as a string of at most max
+ * bytes. -EINVAL for a bad escape, a NUL byte (%00) or a longer result,
+ * -ENOMEM when the arena is full; the arena is left as it was on failure. */
+static int pct_decode(struct argus_config *cfg, const char *s, size_t len, size_t max,
+                      const char **out)
 {
-    size_t out = 0;
+    size_t mark = cfg->arena_used, n = 0;
+    char *buf = arena_reserve(cfg, (len < max ? len : max) + 1, 1);
+    int rc = 0;
 
-    while (len && isspace((unsigned char)*s)) {
-        s++;
-        len--;
+    if (buf == NULL) {
+        rc = -ENOMEM;
+        goto out;
     }
-    while (len && isspace((unsigned char)s[len - 1]))
-        len--;
     for (size_t i = 0; i < len; i++) {
         char c = s[i];
-        if (decode && c == '%') {
-            if (i + 2 >= len)
-                return -EINVAL;
-            int hi = hex_value(s[i + 1]), lo = hex_value(s[i + 2]);
-            if (hi < 0 || lo < 0)
-                return -EINVAL;
+        if (c == '%') {
+            int hi = i + 2 < len ? hex_value(s[i + 1]) : -1;
+            int lo = i + 2 < len ? hex_value(s[i + 2]) : -1;
+            if (hi < 0 || lo < 0 || (hi == 0 && lo == 0)) {
+                rc = -EINVAL;
+                goto out;
+            }
             c = (char)(hi << 4 | lo);
             i += 2;
         }
-        if (out + 1 >= size)
+        if (n == max) {
+            rc = -EINVAL;
+            goto out;
+        }
+        buf[n++] = c;
+    }
+    buf[n] = '\0';
+    cfg->arena_used = mark + n + 1;
+    *out = buf;
+out:
+    if (rc < 0)
+        cfg->arena_used = mark;
+    return rc;
+}
+
+/* A list being parsed into an array of cap elements in the arena. */
+struct list_fill {
+    struct argus_config *cfg;
+    void *items; /* const char ** or struct argus_kv * */
+    unsigned n, cap;
+    unsigned dropped; /* prefixes only */
+};
+
+/* Reserves f->cap elements of size bytes and fills them with item() over the
+ * items of v. Returns what list_split() returned; on failure the arena is as
+ * it was. */
+static int list_fill(struct list_fill *f, const char *v, size_t size, size_t align,
+                     int (*item)(const char *s, size_t len, void *arg))
+{
+    size_t mark = f->cfg->arena_used;
+    int rc = -ENOMEM;
+
+    f->items = arena_reserve(f->cfg, f->cap * size, align);
+    if (f->items != NULL)
+        rc = list_split(v, item, f);
+    if (rc < 0)
+        f->cfg->arena_used = mark;
+    return rc;
+}
+
+static int kv_item(const char *s, size_t len, void *arg)
+{
+    struct list_fill *f = arg;
+    struct argus_kv *kv = (struct argus_kv *)f->items + f->n;
+    const char *eq = memchr(s, '=', len);
+    int rc;
+
+    if (eq == NULL)
+        return -EINVAL;
+    const char *value = eq + 1;
+    size_t key_len = (size_t)(eq - s), value_len = len - key_len - 1;
+    trim(&s, &key_len);
+    trim(&value, &value_len);
+    if (key_len == 0)
+        return -EINVAL;
+    if ((rc = pct_decode(f->cfg, s, key_len, ARGUS_CONFIG_KV_KEY_MAX, &kv->key)) < 0 ||
+        (rc = pct_decode(f->cfg, value, value_len, ARGUS_CONFIG_KV_VALUE_MAX, &kv->value)) < 0)
+        return rc;
+    f->n++;
+    return 0;
+}
+
+/* A W3C-baggage style list (OTEL_EXPORTER_OTLP_HEADERS,
+ * OTEL_RESOURCE_ATTRIBUTES) into out, whole or not at all: 0, -EINVAL when
+ * malformed (no '=', an empty key, a bad escape, a key or value over its
+ * limit), -ENOMEM when it does not fit the arena. */
+static int parse_kv_list(struct argus_config *cfg, const char *v, struct argus_kv_list *out)
+{
+    struct list_fill f = {cfg, NULL, 0, (unsigned)list_max_items(v), 0};
+    int rc = list_fill(&f, v, sizeof(struct argus_kv), _Alignof(struct argus_kv), kv_item);
+
+    if (rc < 0)
+        return rc;
+    *out = (struct argus_kv_list){f.items, f.n};
+    return 0;
+}
+
+static int prefix_item(const char *s, size_t len, void *arg)
+{
+    struct list_fill *f = arg;
+    const char **items = f->items;
+    int rc =
+        f->n < f->cap ? pct_decode(f->cfg, s, len, ARGUS_CONFIG_PREFIX_MAX, &items[f->n]) : -EINVAL;
+
+    if (rc == -ENOMEM)
+        return rc;
+    if (rc < 0)
+        f->dropped++;
+    else
+        f->n++;
+    return 0;
+}
+
+/* ARGUS_PREFIX: keeps the prefixes within the limits of config.h and says
+ * in one line how many were dropped; with none left, the default stays. */
+static void parse_prefixes(struct argus_config *cfg, const char *name, const char *v,
+                           struct argus_list *out)
+{
+    struct list_fill f = {cfg, NULL, 0, ARGUS_CONFIG_MAX_PREFIXES, 0};
+
+    if (list_fill(&f, v, sizeof(char *), _Alignof(char *), prefix_item) < 0) {
+        problem(cfg, "%s is too long to keep; using %s", name, default_prefixes[0]);
+        return;
+    }
+    if (f.dropped > 0 || f.n == 0)
+        problem(cfg,
+                "%s=\"%.80s\": %u of its prefixes cannot be used (accepted: at most %d prefixes "
+                "of 1 to %d bytes, comma-separated; write a comma as %%2C, a percent sign as "
+                "%%25, a trailing space as %%20); %s%s",
+                name, v, f.dropped, ARGUS_CONFIG_MAX_PREFIXES, ARGUS_CONFIG_PREFIX_MAX,
+                f.n ? "counting only the commands of the others" : "using ",
+                f.n ? "" : default_prefixes[0]);
+    if (f.n > 0)
+        *out = (struct argus_list){f.items, f.n};
+}
+
+static int name_item(const char *s, size_t len, void *arg)
+{
+    struct list_fill *f = arg;
+    const char **items = f->items;
+
+    if ((items[f->n] = arena_dup(f->cfg, s, len)) == NULL)
+        return -ENOMEM;
+    f->n++;
+    return 0;
+}
+
+/* A list of plain names (ARGUS_PREFIX_COMMANDS): 0 or -ENOMEM. */
+static int parse_names(struct argus_config *cfg, const char *v, struct argus_list *out)
+{
+    struct list_fill f = {cfg, NULL, 0, (unsigned)list_max_items(v), 0};
+    int rc = list_fill(&f, v, sizeof(char *), _Alignof(char *), name_item);
+
+    if (rc < 0)
+        return rc;
+    *out = (struct argus_list){f.items, f.n};
+    return 0;
+}
+
+struct exporters_fill {
+    unsigned allowed, bits;
+};
+
+static int exporter_item(const char *s, size_t len, void *arg)
+{
+    struct exporters_fill *f = arg;
+    int bit;
+
+    if (parse_enum(exporters, s, len, &bit) < 0 || (bit & ~(int)f->allowed))
+        return -EINVAL;
+    f->bits |= (unsigned)bit;
+    return 0;
+}
+
+/* A comma list of exporter names; "none" alone means no exporter, and a
+ * value with no name at all is not a list. */
+static int parse_exporters(const char *v, unsigned allowed, unsigned *out)
+{
+    struct exporters_fill f = {allowed, 0};
+    int n = list_split(v, exporter_item, &f);
+
+    if (n <= 0)
+        return -EINVAL;
+    *out = f.bits;
+    return 0;
+}
+
+/* "host[:port]" -> the next of cfg->discord_hosts, lower-cased. */
+static int host_item(const char *s, size_t len, void *arg)
+{
+    struct argus_config *cfg = arg;
+    const char *colon = memchr(s, ':', len);
+    size_t host_len = colon ? (size_t)(colon - s) : len;
+    uint64_t port = 0;
+
+    if (host_len == 0 || cfg->n_discord_hosts >= ARGUS_CONFIG_MAX_HOSTS)
+        return -EINVAL;
+    if (colon && parse_u64(colon + 1, len - host_len - 1, 1, 65535, &port) < 0)
+        return -EINVAL;
+    for (size_t i = 0; i < host_len; i++) {
+        unsigned char c = (unsigned char)s[i];
+        if (!isalnum(c) && c != '.' && c != '-' && c != '_')
             return -EINVAL;
-        buf[out++] = c;
     }
-    buf[out] = '\0';
+    char *host = arena_dup(cfg, s, host_len);
+    if (host == NULL)
+        return -ENOMEM;
+    for (char *p = host; *p; p++)
+        *p = (char)tolower((unsigned char)*p);
+    cfg->discord_hosts[cfg->n_discord_hosts].host = host;
+    cfg->discord_hosts[cfg->n_discord_hosts].port = (uint16_t)port;
+    cfg->n_discord_hosts++;
     return 0;
 }
 
-int argus_kv_list_walk(const char *list, int (*cb)(const char *key, const char *value, void *arg),
-                       void *arg)
-{
-    char key[256], value[1024];
-
-    if (!list)
-        return 0;
-    while (*list) {
-        size_t n = strcspn(list, ",");
-        const char *eq = memchr(list, '=', n);
-        bool blank = true;
-        for (size_t i = 0; i < n; i++)
-            blank = blank && isspace((unsigned char)list[i]);
-        if (!blank) {
-            if (!eq)
-                return -EINVAL;
-            if (kv_copy(list, (size_t)(eq - list), true, key, sizeof(key)) < 0 || !key[0])
-                return -EINVAL;
-            if (kv_copy(eq + 1, n - (size_t)(eq + 1 - list), true, value, sizeof(value)) < 0)
-                return -EINVAL;
-            int rc = cb(key, value, arg);
-            if (rc)
-                return rc;
-        }
-        list += n;
-        if (*list == ',')
-            list++;
-    }
-    return 0;
-}
-
-/* "host[:port],host[:port]" -> cfg->discord_hosts, lower-cased. */
-static int parse_hosts(struct argus_config *cfg, const char *v)
-{
-    unsigned n_hosts = 0;
-
-    while (*v) {
-        size_t n = strcspn(v, ",");
-        const char *item = v;
-        while (n && isspace((unsigned char)*item)) {
-            item++;
-            n--;
-        }
-        while (n && isspace((unsigned char)item[n - 1]))
-            n--;
-        if (n) {
-            const char *colon = memchr(item, ':', n);
-            size_t host_len = colon ? (size_t)(colon - item) : n;
-            uint64_t port = 0;
-            char port_text[8];
-            if (host_len == 0 || n_hosts >= ARGUS_CONFIG_MAX_HOSTS)
-                return -EINVAL;
-            if (colon) {
-                size_t plen = n - host_len - 1;
-                if (plen == 0 || plen >= sizeof(port_text))
-                    return -EINVAL;
-                memcpy(port_text, colon + 1, plen);
-                port_text[plen] = '\0';
-                if (argus_parse_u64(port_text, 1, 65535, &port) < 0)
-                    return -EINVAL;
-            }
-            for (size_t i = 0; i < host_len; i++) {
-                unsigned char c = (unsigned char)item[i];
-                if (!isalnum(c) && c != '.' && c != '-' && c != '_')
-                    return -EINVAL;
-            }
-            char *host = arena_dup(cfg, item, host_len);
-            if (!host)
-                return -ENOMEM;
-            for (char *p = host; *p; p++)
-                *p = (char)tolower((unsigned char)*p);
-            cfg->discord_hosts[n_hosts].host = host;
-            cfg->discord_hosts[n_hosts].port = (uint16_t)port;
-            n_hosts++;
-        }
-        v += strcspn(v, ",");
-        if (*v == ',')
-            v++;
-    }
-    cfg->n_discord_hosts = n_hosts;
-    return 0;
-}
+/* ---- the table --------------------------------------------------------------- */
 
 static void load_var(struct argus_config *cfg, const struct var_desc *d, const char *v)
 {
@@ -465,15 +592,14 @@ static void load_var(struct argus_config *cfg, const struct var_desc *d, const c
     switch (d->kind) {
     case VAR_BOOL:
         if (parse_bool(d->name, v, field) < 0)
-            problem(cfg, "%s=\"%s\" is not a boolean (true or false); using %s", d->name,
-                    shown(d, v), d->def_text);
+            problem(cfg, "%s=\"%s\" is not a boolean (true or false); using %s", d->name, v,
+                    d->def_text);
         return;
     case VAR_UINT32:
     case VAR_UINT64:
-        if (argus_parse_u64(v, d->min, d->max, &u) < 0) {
-            problem(cfg, "%s=\"%s\" is not a whole number from %llu to %llu; using %s", d->name,
-                    shown(d, v), (unsigned long long)d->min, (unsigned long long)d->max,
-                    d->def_text);
+        if (parse_u64(v, strlen(v), d->min, d->max, &u) < 0) {
+            problem(cfg, "%s=\"%s\" is not a whole number from %llu to %llu; using %s", d->name, v,
+                    (unsigned long long)d->min, (unsigned long long)d->max, d->def_text);
             return;
         }
         if (d->kind == VAR_UINT32)
@@ -486,48 +612,144 @@ static void load_var(struct argus_config *cfg, const struct var_desc *d, const c
             problem(cfg, "%s is too long to keep; ignoring it", d->name);
         return;
     case VAR_ENUM:
-        if (parse_enum(d->names, v, &e) < 0) {
+        if (parse_enum(d->names, v, strlen(v), &e) < 0) {
             enum_choices(d->names, choices, sizeof(choices));
-            problem(cfg, "%s=\"%s\" is not one of %s; using %s", d->name, shown(d, v), choices,
-                    d->def_text);
+            problem(cfg, "%s=\"%s\" is not one of %s; using %s", d->name, v, choices, d->def_text);
             return;
         }
         *(int *)field = e;
         return;
     case VAR_EXPORTS:
         if (parse_exporters(v, (unsigned)d->min, field) < 0)
-            problem(cfg, "%s=\"%s\" is not a comma-separated list of %s; using %s", d->name,
-                    shown(d, v),
+            problem(cfg, "%s=\"%s\" is not a comma-separated list of %s; using %s", d->name, v,
                     d->min & ARGUS_EXPORTER_PROMETHEUS ? "otlp, prometheus, console, none"
                                                        : "otlp, console, none",
                     d->def_text);
         return;
     case VAR_RATIO:
         if (parse_ratio(v, field) < 0)
-            problem(cfg, "%s=\"%s\" is not a number from 0 to 1; using %s", d->name, shown(d, v),
+            problem(cfg, "%s=\"%s\" is not a number from 0 to 1; using %s", d->name, v,
                     d->def_text);
         return;
     case VAR_KV_LIST:
-        if (argus_kv_list_walk(v, kv_ignore, NULL) < 0) {
+        /* Not shown: a value may hold anything, credentials included. */
+        e = parse_kv_list(cfg, v, field);
+        if (e == -ENOMEM)
+            problem(cfg, "%s is too long to keep; ignoring it", d->name);
+        else if (e < 0)
             problem(cfg,
                     "%s is malformed: expected key=value pairs separated by commas, with %%XX "
                     "escapes for ',' '=' and '%%'; ignoring the whole variable",
                     d->name);
-            return;
-        }
-        if (!(*(const char **)field = arena_dup(cfg, v, strlen(v))))
-            problem(cfg, "%s is too long to keep; ignoring it", d->name);
         return;
     case VAR_HOSTS:
-        if (parse_hosts(cfg, v) < 0) {
+        if (list_split(v, host_item, cfg) < 0) {
             cfg->n_discord_hosts = 0;
             problem(cfg,
                     "%s=\"%s\" is not a comma-separated list of host[:port] (at most %d); "
                     "watching only Discord's own hosts",
-                    d->name, shown(d, v), ARGUS_CONFIG_MAX_HOSTS);
+                    d->name, v, ARGUS_CONFIG_MAX_HOSTS);
         }
         return;
+    case VAR_PREFIXES:
+        parse_prefixes(cfg, d->name, v, field);
+        return;
+    case VAR_NAMES:
+        if (parse_names(cfg, v, field) < 0)
+            problem(cfg, "%s is too long to keep; using %s", d->name, d->def_text);
+        return;
     }
+}
+
+/* ---- endpoints ------------------------------------------------------------- */
+
+/* Appends to buf (NUL-terminated, truncated at size). */
+__attribute__((format(printf, 4, 5))) static void text_add(char *buf, size_t size, size_t *used,
+                                                           const char *fmt, ...)
+{
+    va_list ap;
+
+    if (*used >= size)
+        return;
+    va_start(ap, fmt);
+    int n = vsnprintf(buf + *used, size - *used, fmt, ap);
+    va_end(ap);
+    if (n > 0)
+        *used += (size_t)n < size - *used ? (size_t)n : size - *used - 1;
+}
+
+/* Where the parts of a URL begin, as offsets into it: the authority (after
+ * "scheme://", or 0 when the value has no scheme), the path, and the query or
+ * fragment (the length of the URL when there is neither). A "://" that comes
+ * after a '/', '?' or '#' is inside the path or query, not a scheme. */
+struct url_parts {
+    size_t authority, path, tail;
+};
+
+static struct url_parts url_split(const char *url)
+{
+    struct url_parts u = {0, 0, 0};
+    size_t scheme = strcspn(url, ":/?#");
+
+    if (strncmp(url + scheme, "://", 3) == 0)
+        u.authority = scheme + 3;
+    u.path = u.authority + strcspn(url + u.authority, "/?#");
+    u.tail = u.path + strcspn(url + u.path, "?#");
+    return u;
+}
+
+/* The userinfo (user:password@) of a URL's authority, as the offset just
+ * past its '@' (the last one), or the authority's own offset when none. */
+static size_t url_host(const char *url, struct url_parts u)
+{
+    size_t host = u.authority;
+
+    for (size_t i = u.authority; i < u.path; i++)
+        if (url[i] == '@')
+            host = i + 1;
+    return host;
+}
+
+/* Copies url into out for a log line: userinfo becomes "<elided>@", each
+ * query value "<elided>" (a parameter without '=' is elided whole), and a
+ * fragment "#<elided>". Collectors that take credentials in the URL get them
+ * there. A value that is not a URL at all is treated as if it had no scheme. */
+static const char *url_shown(const char *url, char *out, size_t size)
+{
+    struct url_parts u = url_split(url);
+    size_t host = url_host(url, u), used = 0;
+    const char *q = url + u.tail;
+
+    out[0] = '\0';
+    text_add(out, size, &used, "%.*s%s%.*s", (int)u.authority, url,
+             host > u.authority ? "<elided>@" : "", (int)(u.tail - host), url + host);
+    if (*q == '?') {
+        text_add(out, size, &used, "?");
+        for (q++; *q && *q != '#';) {
+            size_t len = strcspn(q, "&#");
+            const char *eq = memchr(q, '=', len);
+            if (eq != NULL)
+                text_add(out, size, &used, "%.*s=<elided>", (int)(eq - q), q);
+            else if (len > 0)
+                text_add(out, size, &used, "<elided>");
+            q += len;
+            if (*q == '&') {
+                text_add(out, size, &used, "&");
+                q++;
+            }
+        }
+    }
+    if (*q == '#')
+        text_add(out, size, &used, "#<elided>");
+    return out;
+}
+
+static bool url_is_http(const char *url)
+{
+    struct url_parts u = url_split(url);
+
+    return (strncasecmp(url, "http://", 7) == 0 || strncasecmp(url, "https://", 8) == 0) &&
+           url_host(url, u) < u.path && !strpbrk(url, " \t\r\n");
 }
 
 /* Looks up OTEL_EXPORTER_OTLP_<SIGNAL>_<what>, then OTEL_EXPORTER_OTLP_<what>.
@@ -545,67 +767,54 @@ static const char *otlp_value(const char *(*getenv_fn)(const char *), const char
     return v;
 }
 
-/* Copies url into out for a log line with its userinfo (user:password@,
- * the part of the authority before the last '@') replaced by "<elided>":
- * collectors that take basic auth in the URL get it there. A value that is
- * not a URL at all is treated as if it had no scheme. */
-static const char *url_shown(const char *url, char *out, size_t size)
-{
-    const char *scheme_end = strstr(url, "://");
-    const char *authority = scheme_end ? scheme_end + 3 : url;
-    size_t authority_len = strcspn(authority, "/?#");
-    const char *at = NULL;
-    for (const char *c = authority; c < authority + authority_len; c++)
-        if (*c == '@')
-            at = c;
-    if (at == NULL)
-        return url;
-    snprintf(out, size, "%.*s<elided>%s", (int)(authority - url), url, at);
-    return out;
-}
-
-static bool url_is_http(const char *url)
-{
-    const char *rest = NULL;
-
-    if (strncasecmp(url, "http://", 7) == 0)
-        rest = url + 7;
-    else if (strncasecmp(url, "https://", 8) == 0)
-        rest = url + 8;
-    return rest && *rest && *rest != '/' && !strpbrk(url, " \t\r\n");
-}
-
 /* The endpoint rules of the OTLP exporter specification: the generic
- * variable is a base that gets "v1/<signal>" appended; the per-signal one is
- * used as given, with only a "/" added when it has no path. */
+ * variable is a base whose path gets "v1/<signal>" appended; the per-signal
+ * one is used as given, with only a "/" added when it has no path. Either
+ * way the query (and fragment) stay where they are, after the path. */
 static void otlp_endpoint(struct argus_config *cfg, struct argus_otlp_signal *sig,
                           const char *(*getenv_fn)(const char *), const char *signal,
                           const char *path)
 {
-    char name[80], url[1024];
+    char name[80], url[1024], shown[1024];
     bool specific;
     const char *v = otlp_value(getenv_fn, signal, "ENDPOINT", name, sizeof(name), &specific);
+    int n = 0;
 
     if (v && !url_is_http(v)) {
         problem(cfg,
                 "%s=\"%s\" is not an http:// or https:// URL with a host; using "
                 "http://localhost:4318",
-                name, url_shown(v, url, sizeof(url)));
+                name, url_shown(v, shown, sizeof(shown)));
         v = NULL;
     }
-    if (!v) {
-        snprintf(url, sizeof(url), "http://localhost:4318/%s", path);
-    } else if (specific) {
-        const char *after_scheme = strstr(v, "://") + 3;
-        snprintf(url, sizeof(url), "%s%s", v, strchr(after_scheme, '/') ? "" : "/");
-    } else {
-        size_t len = strlen(v);
-        snprintf(url, sizeof(url), "%s%s%s", v, len && v[len - 1] == '/' ? "" : "/", path);
+    if (v) {
+        struct url_parts u = url_split(v);
+        bool has_slash = u.tail > u.path && v[u.tail - 1] == '/';
+        if (specific)
+            n = snprintf(url, sizeof(url), "%.*s%s%s", (int)u.tail, v, u.tail > u.path ? "" : "/",
+                         v + u.tail);
+        else
+            n = snprintf(url, sizeof(url), "%.*s%s%s%s", (int)u.tail, v, has_slash ? "" : "/", path,
+                         v + u.tail);
     }
-    if (!(sig->url = arena_dup(cfg, url, strlen(url)))) {
-        problem(cfg, "%s is too long to keep; using http://localhost:4318", name);
+    if (v && (n < 0 || (size_t)n >= sizeof(url))) {
+        problem(cfg, "%s is too long for a URL; using http://localhost:4318", name);
+        v = NULL;
+    }
+    sig->url = NULL;
+    if (v) {
+        url_shown(url, shown, sizeof(shown));
+        sig->url = arena_dup(cfg, url, strlen(url));
+        sig->url_shown = arena_dup(cfg, shown, strlen(shown));
+        if (sig->url == NULL || sig->url_shown == NULL) {
+            problem(cfg, "%s is too long to keep; using http://localhost:4318", name);
+            sig->url = NULL;
+        }
+    }
+    if (sig->url == NULL) {
         sig->url =
             path[3] == 'm' ? "http://localhost:4318/v1/metrics" : "http://localhost:4318/v1/traces";
+        sig->url_shown = sig->url;
     }
 }
 
@@ -617,12 +826,13 @@ static void otlp_signal_load(struct argus_config *cfg, struct argus_otlp_signal 
     bool specific;
     const char *v;
     uint64_t u;
+    int rc;
 
     otlp_endpoint(cfg, sig, getenv_fn, signal, path);
 
     sig->timeout_ms = 10000;
     if ((v = otlp_value(getenv_fn, signal, "TIMEOUT", name, sizeof(name), &specific))) {
-        if (argus_parse_u64(v, 0, MS_MAX, &u) < 0)
+        if (parse_u64(v, strlen(v), 0, MS_MAX, &u) < 0)
             problem(cfg,
                     "%s=\"%s\" is not a whole number of milliseconds (0 = no limit); using "
                     "10000",
@@ -646,15 +856,17 @@ static void otlp_signal_load(struct argus_config *cfg, struct argus_otlp_signal 
                     name, v);
     }
 
+    /* Never shown: the values are credentials. */
     if ((v = otlp_value(getenv_fn, signal, "HEADERS", name, sizeof(name), &specific))) {
-        if (argus_kv_list_walk(v, kv_ignore, NULL) < 0)
+        rc = parse_kv_list(cfg, v, &sig->headers);
+        if (rc == -ENOMEM)
+            problem(cfg, "%s is too long to keep; sending no extra headers", name);
+        else if (rc < 0)
             problem(cfg,
                     "%s is malformed (value not shown): expected key=value pairs separated by "
                     "commas, values percent-encoded (Authorization=Bearer%%20abc); sending no "
                     "extra headers",
                     name);
-        else if (!(sig->headers = arena_dup(cfg, v, strlen(v))))
-            problem(cfg, "%s is too long to keep; sending no extra headers", name);
     }
 
     static const char *const tls_names[] = {"CERTIFICATE", "CLIENT_KEY", "CLIENT_CERTIFICATE"};
@@ -685,7 +897,7 @@ void argus_config_load(struct argus_config *cfg, const char *(*getenv_fn)(const 
 
     if ((v = env_value(getenv_fn, "OTEL_EXPORTER_PROMETHEUS_PORT"))) {
         uint64_t port;
-        if (argus_parse_u64(v, 1, 65535, &port) < 0)
+        if (parse_u64(v, strlen(v), 1, 65535, &port) < 0)
             problem(cfg,
                     "OTEL_EXPORTER_PROMETHEUS_PORT=\"%s\" is not a port from 1 to 65535; "
                     "using 9464",
@@ -720,23 +932,6 @@ void argus_config_report(const struct argus_config *cfg)
         argus_log_warn("further configuration problems were not recorded");
 }
 
-/* Appends "name=value" to buf if it fits; keeps buf NUL-terminated. */
-static void describe_add(char *buf, size_t size, size_t *used, const char *fmt, ...)
-    __attribute__((format(printf, 4, 5)));
-
-static void describe_add(char *buf, size_t size, size_t *used, const char *fmt, ...)
-{
-    va_list ap;
-
-    if (*used >= size)
-        return;
-    va_start(ap, fmt);
-    int n = vsnprintf(buf + *used, size - *used, fmt, ap);
-    va_end(ap);
-    if (n > 0)
-        *used += (size_t)n < size - *used ? (size_t)n : size - *used - 1;
-}
-
 static const char *exporters_text(unsigned bits, char *buf, size_t size)
 {
     snprintf(buf, size, "%s%s%s%s", bits & ARGUS_EXPORTER_OTLP ? "otlp," : "",
@@ -752,33 +947,30 @@ void argus_config_describe(const struct argus_config *cfg, char *buf, size_t siz
 {
     static const char *const temporality_names[] = {"cumulative", "delta", "lowmemory"};
     static const char *const sampler_names[] = {"always_on", "always_off", "traceidratio"};
-    char metrics[40], traces[40], metrics_url[1024], traces_url[1024];
+    char metrics[40], traces[40];
     size_t used = 0;
 
     if (size == 0)
         return;
     buf[0] = '\0';
-    describe_add(buf, size, &used,
-                 "service.name=%s metrics=%s (%s, every %u ms, %s%s) traces=%s (%s, %s %.3g) "
-                 "headers=%s",
-                 cfg->service_name ? cfg->service_name : "(default)",
-                 exporters_text(cfg->metrics_exporters, metrics, sizeof(metrics)),
-                 url_shown(cfg->metrics.url, metrics_url, sizeof(metrics_url)),
-                 cfg->metric_export_interval_ms, temporality_names[cfg->temporality],
-                 cfg->metrics.gzip ? ", gzip" : "",
-                 exporters_text(cfg->traces_exporters, traces, sizeof(traces)),
-                 url_shown(cfg->traces.url, traces_url, sizeof(traces_url)),
-                 sampler_names[cfg->sampler], cfg->sampler_ratio,
-                 cfg->metrics.headers || cfg->traces.headers ? "set (values not shown)" : "none");
+    text_add(buf, size, &used,
+             "service.name=%s metrics=%s (%s, every %u ms, %s%s) traces=%s (%s, %s %.3g) "
+             "headers=%s",
+             cfg->service_name ? cfg->service_name : "(default)",
+             exporters_text(cfg->metrics_exporters, metrics, sizeof(metrics)),
+             cfg->metrics.url_shown, cfg->metric_export_interval_ms,
+             temporality_names[cfg->temporality], cfg->metrics.gzip ? ", gzip" : "",
+             exporters_text(cfg->traces_exporters, traces, sizeof(traces)), cfg->traces.url_shown,
+             sampler_names[cfg->sampler], cfg->sampler_ratio,
+             cfg->metrics.headers.n || cfg->traces.headers.n ? "set (values not shown)" : "none");
     if (cfg->metrics_exporters & ARGUS_EXPORTER_PROMETHEUS)
-        describe_add(buf, size, &used, " prometheus=%s:%u", cfg->prometheus_host,
-                     cfg->prometheus_port);
-    describe_add(buf, size, &used, " cluster=%s namespace=%s discord_hosts=", cfg->cluster,
-                 cfg->ns);
+        text_add(buf, size, &used, " prometheus=%s:%u", cfg->prometheus_host, cfg->prometheus_port);
+    text_add(buf, size, &used, " cluster=%s namespace=%s discord_hosts=", cfg->cluster, cfg->ns);
     for (unsigned i = 0; i < cfg->n_discord_hosts; i++)
-        describe_add(buf, size, &used, "%s%s", i ? "," : "", cfg->discord_hosts[i].host);
-    describe_add(
-        buf, size, &used, "%s prefixes=%s ring=%llu B max_connections=%u shutdown_timeout=%u ms",
-        cfg->n_discord_hosts ? "" : "(discord only)", cfg->prefixes,
-        (unsigned long long)cfg->ring_bytes, cfg->max_connections, cfg->shutdown_timeout_ms);
+        text_add(buf, size, &used, "%s%s", i ? "," : "", cfg->discord_hosts[i].host);
+    text_add(buf, size, &used, "%s prefixes=", cfg->n_discord_hosts ? "" : "(discord only)");
+    for (unsigned i = 0; i < cfg->prefixes.n; i++)
+        text_add(buf, size, &used, "%s\"%s\"", i ? "," : "", cfg->prefixes.items[i]);
+    text_add(buf, size, &used, " ring=%llu B max_connections=%u shutdown_timeout=%u ms",
+             (unsigned long long)cfg->ring_bytes, cfg->max_connections, cfg->shutdown_timeout_ms);
 }

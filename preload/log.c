@@ -4,7 +4,8 @@
  * stdio is avoided on purpose: fprintf(stderr) takes the stream lock the bot's
  * own threads may hold, and buffers could interleave with the bot's output.
  * A single write() of a whole line, newline included, is atomic enough for a
- * terminal or a pipe, so a line never starts in the middle of another.
+ * terminal or a pipe, so a line never starts in the middle of another; control
+ * characters inside a line become '?', so a line is never split either.
  */
 #include "log.h"
 
@@ -44,6 +45,11 @@ void argus_log_v(atomic_bool *once, enum argus_log_level level, const char *fmt,
 
     if (len > sizeof(line) - 2)
         len = sizeof(line) - 2;
+    /* A value echoed from the environment may hold a line break: it must not
+     * start a line that is not Argus' own, or glue two lines together. */
+    for (size_t i = (size_t)n; i < len; i++)
+        if ((unsigned char)line[i] < 0x20 && line[i] != '\t')
+            line[i] = '?';
     line[len++] = '\n';
     ssize_t w = write(STDERR_FILENO, line, len);
     (void)w;

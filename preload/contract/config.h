@@ -8,14 +8,23 @@
  * getenv() later. It never allocates: strings are copied into the struct's own
  * arena, and every pointer in the struct points there (or to a literal).
  *
+ * Every value arrives parsed. Lists come as arrays (struct argus_list,
+ * struct argus_kv_list), already split, trimmed, percent-decoded and checked
+ * against their limits, so the core (which receives the struct through
+ * core_api.h and links none of this) never parses a variable again. All
+ * comma-separated variables follow one rule: items are separated by ',',
+ * blanks at both ends of an item are removed, and empty items are skipped.
+ *
  * A value that does not parse falls back to its default and leaves one problem
  * line (naming the variable, the value, what is accepted and what Argus does
- * instead; secrets elided). Problems are not printed by the loader: a dormant
- * child must stay silent, so argus_config_report() prints them once, when Argus
+ * instead). A problem line never shows a header value, an endpoint's userinfo
+ * or a query value. Problems are not printed by the loader: a dormant child
+ * must stay silent, so argus_config_report() prints them once, when Argus
  * activates.
  *
  * Threads: load in the constructor (or a test); everything else may read the
- * struct from any thread without locks.
+ * struct from any thread without locks. load, report and describe are the
+ * preload's: the core only reads the struct.
  */
 #ifndef ARGUS_CONFIG_H
 #define ARGUS_CONFIG_H
@@ -47,13 +56,43 @@ enum argus_sampler {
 #define ARGUS_CONFIG_PROBLEM_LEN 320
 #define ARGUS_CONFIG_ARENA 16384
 #define ARGUS_CONFIG_MAX_HOSTS 16
+/* ARGUS_PREFIX: at most this many prefixes, each 1 to ARGUS_CONFIG_PREFIX_MAX
+ * bytes once percent-decoded. Longer ones and those past the count are
+ * dropped with a problem line; the others are kept. */
+#define ARGUS_CONFIG_MAX_PREFIXES 16
+#define ARGUS_CONFIG_PREFIX_MAX 16
+/* Key and value of a key=value pair, in bytes once percent-decoded (a long
+ * bearer token or JWT fits the value). A longer one makes its list malformed. */
+#define ARGUS_CONFIG_KV_KEY_MAX 255
+#define ARGUS_CONFIG_KV_VALUE_MAX 1023
+
+/* A comma-separated list, split: n strings in the configuration's arena. */
+struct argus_list {
+    const char *const *items;
+    unsigned n;
+};
+
+/* One pair of a W3C-baggage style list (k1=v1,k2=v2), key and value trimmed
+ * and percent-decoded; neither holds a NUL byte, the key is never empty. */
+struct argus_kv {
+    const char *key;
+    const char *value;
+};
+
+struct argus_kv_list {
+    const struct argus_kv *items;
+    unsigned n;
+};
 
 /* One OTLP signal (metrics or traces), with the signal-specific variables
  * already resolved against the generic ones. */
 struct argus_otlp_signal {
-    const char *url;         /* full URL, e.g. http://localhost:4318/v1/metrics */
-    const char *headers;     /* raw W3C-style k=v list, validated; NULL if none */
-    const char *certificate; /* PEM paths or NULL */
+    const char *url; /* full URL, e.g. http://localhost:4318/v1/metrics */
+    /* The same URL fit for a log line: its userinfo and every query value
+     * replaced by <elided>. */
+    const char *url_shown;
+    struct argus_kv_list headers; /* OTEL_EXPORTER_OTLP_[<SIGNAL>_]HEADERS; never logged */
+    const char *certificate;      /* PEM paths or NULL */
     const char *client_key;
     const char *client_certificate;
     uint32_t timeout_ms; /* per export; 0 = no limit */
@@ -72,8 +111,8 @@ struct argus_config {
     enum argus_log_level log_level;
 
     /* Resource */
-    const char *service_name;        /* NULL: derive unknown_service:<exe> */
-    const char *resource_attributes; /* raw, validated; NULL if none */
+    const char *service_name;                 /* NULL: derive unknown_service:<exe> */
+    struct argus_kv_list resource_attributes; /* OTEL_RESOURCE_ATTRIBUTES */
 
     /* Metrics */
     unsigned metrics_exporters; /* ARGUS_EXPORTER_* bits; 0 = none */
@@ -108,10 +147,13 @@ struct argus_config {
 
     /* Lifecycles */
     uint32_t deferred_timeout_s;
-    const char *prefixes; /* ARGUS_PREFIX, comma-separated, default "!" */
+    /* ARGUS_PREFIX (default "!"): 1 to ARGUS_CONFIG_MAX_PREFIXES prefixes of
+     * 1 to ARGUS_CONFIG_PREFIX_MAX bytes each. Percent-decoded, so "%20" keeps
+     * a trailing blank ("bot%20"), "%2C" is a comma and "%25" a percent. */
+    struct argus_list prefixes;
     uint32_t prefix_timeout_s;
     uint32_t max_prefix_commands;
-    const char *prefix_commands; /* ARGUS_PREFIX_COMMANDS allow-list or NULL */
+    struct argus_list prefix_commands; /* ARGUS_PREFIX_COMMANDS allow-list; n = 0: none */
     uint32_t max_open_lifecycles;
     bool per_guild; /* ARGUS_ENABLE_PER_GUILD */
 
@@ -125,7 +167,7 @@ struct argus_config {
 
     /* Storage behind every string above. */
     size_t arena_used;
-    char arena[ARGUS_CONFIG_ARENA];
+    _Alignas(sizeof(void *)) char arena[ARGUS_CONFIG_ARENA];
 };
 
 /* Fills *cfg from the environment (getenv_fn lets tests supply their own;
@@ -138,20 +180,7 @@ void argus_config_report(const struct argus_config *cfg);
 
 /* Writes a one-line summary of the configuration in force into buf (always
  * NUL-terminated, truncated to size), for the debug line at activation.
- * Header values are never included. */
+ * Header values, userinfo and query values are never included. */
 void argus_config_describe(const struct argus_config *cfg, char *buf, size_t size);
-
-/* Helpers shared with the exporter, each strict (whole string, range checked).
- * Return 0 or -EINVAL. */
-int argus_parse_u64(const char *s, uint64_t min, uint64_t max, uint64_t *out);
-
-/* Iterates a W3C-baggage style list "k1=v1,k2=v2" as used by
- * OTEL_EXPORTER_OTLP_HEADERS and OTEL_RESOURCE_ATTRIBUTES. For each pair, the
- * key (trimmed) and the percent-decoded value are written into the caller's
- * buffers and cb is called; a non-zero return from cb stops the walk and is
- * returned. Returns -EINVAL on malformed input (missing '=', empty key, bad
- * percent escape, a key or value longer than its buffer). */
-int argus_kv_list_walk(const char *list, int (*cb)(const char *key, const char *value, void *arg),
-                       void *arg);
 
 #endif

@@ -23,7 +23,7 @@
 
 #include "log.h"
 
-#define ARGUS_CORE_ABI_VERSION 2u
+#define ARGUS_CORE_ABI_VERSION 3u /* 3: struct argus_config carries parsed lists */
 #define ARGUS_CORE_ENTRY "argus_core_entry"
 
 struct argus_config;

@@ -313,7 +313,8 @@ int main(int argc, char **argv)
     memset(&cfg, 0, sizeof(cfg));
     cfg.max_connections = 64;
     cfg.max_message_bytes = 8u << 20;
-    cfg.prefixes = "!";
+    static const char *const bang[] = {"!"};
+    cfg.prefixes = (struct argus_list){bang, 1};
     rc = run_mix(false, seconds, &cfg);
     if (rc == 0)
         rc = run_mix(true, seconds, &cfg);

@@ -11,6 +11,7 @@
  * receiver got.
  */
 #include <curl/curl.h>
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -28,12 +29,24 @@ static const char *env(const char *name)
     return getenv(name);
 }
 
+/* A whole number from 0 to max, or -1. */
+static int parse_arg(const char *s, uint64_t max, uint64_t *out)
+{
+    char *end;
+    errno = 0;
+    unsigned long long v = strtoull(s, &end, 10);
+    if (errno != 0 || end == s || *end != '\0' || *s == '-' || v > max)
+        return -1;
+    *out = v;
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
     static struct argus_config cfg;
     uint64_t n_spans = 0, stay_ms = 0;
-    if (argc < 2 || argus_parse_u64(argv[1], 0, 100000, &n_spans) != 0 ||
-        (argc > 2 && argus_parse_u64(argv[2], 0, 600000, &stay_ms) != 0)) {
+    if (argc < 2 || parse_arg(argv[1], 100000, &n_spans) != 0 ||
+        (argc > 2 && parse_arg(argv[2], 600000, &stay_ms) != 0)) {
         fprintf(stderr, "usage: export_harness SPANS [STAY_MS]\n");
         return 2;
     }

@@ -43,10 +43,10 @@ int main(int argc, char **argv)
     struct argus_config cfg;
     memset(&cfg, 0, sizeof(cfg));
     cfg.service_name = "js-check";
-    cfg.resource_attributes = "deployment.environment=ci";
+    static const struct argus_kv attrs[] = {{"deployment.environment", "ci"}};
+    cfg.resource_attributes = (struct argus_kv_list){attrs, 1};
     struct resource res;
-    if (resource_build(&res, &cfg) != 0)
-        return 1;
+    resource_build(&res, &cfg);
 
     struct reg *r = reg_create(0, "c7");
     struct reg_metric *cmds =

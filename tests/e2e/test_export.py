@@ -10,6 +10,11 @@ criterion of issue 3:
                          and service.name=t, from `sleep 3`
     dead_collector   (3) nothing listening: exits within 3.5 s, at most one
                          warning line
+    log_levels       (issue 11) one log for both objects, on an eager process with a
+                         dead collector: OTEL_LOG_LEVEL=none prints no line at all,
+                         the core's included; debug shows the core's own debug
+                         line; every line starts on a line of its own; the
+                         endpoint's password and query value are never printed
     hang             (3) a receiver that never answers, ARGUS_SHUTDOWN_TIMEOUT_MS=300:
                          exits within 3.8 s
     https            (3) HTTPS with a test CA: the final export at exit arrives
@@ -31,7 +36,8 @@ criterion of issue 3:
     bsp_batches      the batch span processor's queue limit and batch size
     traces_off       OTEL_TRACES_EXPORTER=none sends no span
     core_symbols     libargus_core.so (next to the preload) exports argus_core_entry
-                     and nothing else
+                     and nothing else, and is built from no source of preload/ or
+                     hooks/ (the ring, in hooks/ring/, is the one shared part)
 The trace cases run tests/e2e/export_harness (path in $ARGUS_EXPORT_HARNESS),
 which drives the export threads directly, since only the lifecycle tracker
 makes spans in a real process.
@@ -194,6 +200,43 @@ def case_dead_collector(preload, receiver_py, tmp):
     check(took < 3.5, "took %.2f s with a dead collector (limit 3.5 s)" % took)
     warnings = argus_lines(p.stderr)
     check(len(warnings) <= 1, "more than one warning line: %r" % warnings)
+
+
+def case_log_levels(preload, receiver_py, tmp):
+    port = free_port()  # nothing listens there
+    endpoint = "http://u:pw9x@127.0.0.1:%d/x?apikey=S3CRET" % port
+    # Two configuration problems (said by the preload) and a dead collector
+    # (said by the core's exporter): three warnings at the default level.
+    # A line break in an echoed value must not split a line.
+    noisy = {"OTEL_EXPORTER_OTLP_ENDPOINT": endpoint, "ARGUS_MAX_SERIES": "lots\nof them",
+             "ARGUS_PREFIX": "0123456789abcdefg,!"}
+    shown = "http://<elided>@127.0.0.1:%d/x/v1/metrics?apikey=<elided>" % port
+    for level in ("none", "info", "debug"):
+        env = env_for(preload, port, OTEL_LOG_LEVEL=level)
+        env.update(noisy)
+        p, _ = timed_run(["sleep", "1.5"], env, 5)
+        err = p.stderr
+        check(p.returncode == 0, "sleep failed at %s: %s" % (level, err))
+        for secret in ("pw9x", "S3CRET"):
+            check(secret not in err, "%s printed at %s: %r" % (secret, level, err))
+        lines = argus_lines(err)
+        check(err.count("argus:") == len(lines),
+              "at %s an argus: line does not start a line of its own: %r" % (level, err))
+        check(len(lines) == len(err.splitlines()),
+              "at %s a line on stderr is not Argus' own: %r" % (level, err))
+        warnings = [l for l in lines if l.startswith("argus: warning:")]
+        if level == "none":
+            check(err == "", "OTEL_LOG_LEVEL=none still printed: %r" % err)
+        elif level == "info":
+            check(len(warnings) >= 3, "expected >= 3 warnings at info: %r" % lines)
+            check(not any(l.startswith("argus: debug:") for l in lines), "debug lines at info")
+            check(any("ARGUS_PREFIX" in l for l in warnings), "no line about ARGUS_PREFIX")
+            check(any(l.startswith("argus: warning: cannot export") for l in warnings),
+                  "the core's exporter said nothing about the dead collector: %r" % lines)
+        else:
+            core = [l for l in lines if l.startswith("argus: debug: core started:")]
+            check(len(core) == 1, "the core's debug line is missing: %r" % lines)
+            check(shown in core[0], "the core's line does not show %s: %r" % (shown, core[0]))
 
 
 def case_hang(preload, receiver_py, tmp):
@@ -397,6 +440,19 @@ def case_core_symbols(preload, receiver_py, tmp):
                          check=True).stdout
     names = sorted(line.split()[-1] for line in out.splitlines() if line.strip())
     check(names == ["argus_core_entry"], "libargus_core.so exports %r" % names)
+    # Nothing of the preload's folders is compiled into the core but the ring
+    # (issue 11): the core's symbol table names each source file it was built from.
+    files = subprocess.run(["readelf", "-sW", core], capture_output=True, text=True,
+                           check=True).stdout
+    built_from = {f[7] for f in (l.split() for l in files.splitlines())
+                  if len(f) >= 8 and f[3] == "FILE"}
+    if "core.c" in built_from:  # a stripped core names none: nothing to check
+        src = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+        preload_files = {os.path.basename(f) for d in ("preload", "hooks")
+                         for f in glob.glob(os.path.join(src, d, "*.c"))}
+        check(preload_files, "no preload sources found under %s (test is broken)" % src)
+        check(not built_from & preload_files,
+              "libargus_core.so is built from preload sources %r" % sorted(built_from & preload_files))
 
 
 def run_harness(port, n_spans, stay_ms, **extra):

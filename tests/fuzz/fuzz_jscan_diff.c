@@ -65,7 +65,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     const char *diff;
 
     if (!ready) {
-        gw_opts_init(&opts, "!,?,;;");
+        gw_opts_init(&opts, &(struct argus_list){(const char *const[]){"!", "?", ";;"}, 3});
         ready = true;
     }
     /* jansson 2.14 accepts a NUL byte right after a number or literal

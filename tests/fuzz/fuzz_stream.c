@@ -32,7 +32,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
     cfg.max_connections = 3;
     cfg.max_message_bytes = 1 << 16;
-    cfg.prefixes = "!";
+    static const char *const bang[] = {"!"};
+    cfg.prefixes = (struct argus_list){bang, 1};
     t = stream_table_create(&cfg, on_event, NULL);
     if (t == NULL)
         return 0;

@@ -170,35 +170,40 @@ START_TEST(signal_settings_override_generic_ones)
 }
 END_TEST
 
-struct kv_seen {
-    char text[512];
-};
-
-static int kv_collect(const char *key, const char *value, void *arg)
+/* The pairs of a parsed list as "[k]=[v]" text. */
+static const char *kv_text(const struct argus_kv_list *l)
 {
-    struct kv_seen *seen = arg;
-    size_t used = strlen(seen->text);
-    snprintf(seen->text + used, sizeof(seen->text) - used, "[%s]=[%s]", key, value);
-    return 0;
+    static char text[512];
+    size_t used = 0;
+    text[0] = '\0';
+    for (unsigned i = 0; i < l->n; i++)
+        used += (size_t)snprintf(text + used, sizeof(text) - used, "[%s]=[%s]", l->items[i].key,
+                                 l->items[i].value);
+    return text;
 }
 
 START_TEST(kv_lists_are_trimmed_and_percent_decoded)
 {
-    struct kv_seen seen = {""};
-    ck_assert_int_eq(
-        argus_kv_list_walk(" a = 1 ,Authorization=Bearer%20abc,, k%3Dx=v%2C2", kv_collect, &seen),
-        0);
-    ck_assert_str_eq(seen.text, "[a]=[1][Authorization]=[Bearer abc][k=x]=[v,2]");
+    load((const char *const[]){"OTEL_RESOURCE_ATTRIBUTES",
+                               " a = 1 ,Authorization=Bearer%20abc,, k%3Dx=v%2C2", NULL});
+    ck_assert_uint_eq(cfg.n_problems, 0);
+    ck_assert_str_eq(kv_text(&cfg.resource_attributes),
+                     "[a]=[1][Authorization]=[Bearer abc][k=x]=[v,2]");
+    load((const char *const[]){"OTEL_EXPORTER_OTLP_HEADERS", " a = 1 ,Authorization=Bearer%20abc",
+                               NULL});
+    ck_assert_str_eq(kv_text(&cfg.metrics.headers), "[a]=[1][Authorization]=[Bearer abc]");
+    ck_assert_str_eq(kv_text(&cfg.traces.headers), "[a]=[1][Authorization]=[Bearer abc]");
 }
 END_TEST
 
 START_TEST(malformed_kv_lists_are_refused)
 {
-    struct kv_seen seen = {""};
-    ck_assert_int_lt(argus_kv_list_walk("novalue", kv_collect, &seen), 0);
-    ck_assert_int_lt(argus_kv_list_walk("=v", kv_collect, &seen), 0);
-    ck_assert_int_lt(argus_kv_list_walk("k=%zz", kv_collect, &seen), 0);
-    ck_assert_int_lt(argus_kv_list_walk("k=%4", kv_collect, &seen), 0);
+    static const char *const bad[] = {"novalue", "=v", "k=%zz", "k=%4", "k=a%00b"};
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        load((const char *const[]){"OTEL_RESOURCE_ATTRIBUTES", bad[i], NULL});
+        ck_assert_msg(has_problem("OTEL_RESOURCE_ATTRIBUTES is malformed"), "%s", bad[i]);
+        ck_assert_uint_eq(cfg.resource_attributes.n, 0);
+    }
 }
 END_TEST
 
@@ -207,7 +212,7 @@ START_TEST(malformed_headers_never_echo_their_value)
     load((const char *const[]){"OTEL_EXPORTER_OTLP_HEADERS", "Authorization Bearer s3cr3t", NULL});
     ck_assert(has_problem("OTEL_EXPORTER_OTLP_HEADERS is malformed"));
     ck_assert(!has_problem("s3cr3t"));
-    ck_assert_ptr_null(cfg.metrics.headers);
+    ck_assert_uint_eq(cfg.metrics.headers.n, 0);
 }
 END_TEST
 
@@ -215,9 +220,9 @@ START_TEST(malformed_resource_attributes_are_dropped_whole)
 {
     load((const char *const[]){"OTEL_RESOURCE_ATTRIBUTES", "a=1,b", NULL});
     ck_assert(has_problem("OTEL_RESOURCE_ATTRIBUTES is malformed"));
-    ck_assert_ptr_null(cfg.resource_attributes);
+    ck_assert_uint_eq(cfg.resource_attributes.n, 0);
     load((const char *const[]){"OTEL_RESOURCE_ATTRIBUTES", "deployment.environment=prod", NULL});
-    ck_assert_str_eq(cfg.resource_attributes, "deployment.environment=prod");
+    ck_assert_str_eq(kv_text(&cfg.resource_attributes), "[deployment.environment]=[prod]");
 }
 END_TEST
 
@@ -245,6 +250,137 @@ START_TEST(batch_size_is_capped_by_queue_size)
 }
 END_TEST
 
+/* The generic endpoint is a base: the signal path goes at the end of its
+ * path, before a query, which is kept as given (issue 14). */
+START_TEST(endpoint_query_stays_after_the_signal_path)
+{
+    load((const char *const[]){"OTEL_EXPORTER_OTLP_ENDPOINT", "http://u:pw@host/x?apikey=S", NULL});
+    ck_assert_uint_eq(cfg.n_problems, 0);
+    ck_assert_str_eq(cfg.metrics.url, "http://u:pw@host/x/v1/metrics?apikey=S");
+    ck_assert_str_eq(cfg.traces.url, "http://u:pw@host/x/v1/traces?apikey=S");
+    load((const char *const[]){"OTEL_EXPORTER_OTLP_ENDPOINT", "http://c:4318?k=v&j=w#f", NULL});
+    ck_assert_str_eq(cfg.metrics.url, "http://c:4318/v1/metrics?k=v&j=w#f");
+    load((const char *const[]){"OTEL_EXPORTER_OTLP_ENDPOINT", "https://c/base/?k=v", NULL});
+    ck_assert_str_eq(cfg.metrics.url, "https://c/base/v1/metrics?k=v");
+    /* A "://" inside the query is not a scheme. */
+    load((const char *const[]){"OTEL_EXPORTER_OTLP_ENDPOINT", "http://c/p?next=http://x/y", NULL});
+    ck_assert_str_eq(cfg.metrics.url, "http://c/p/v1/metrics?next=http://x/y");
+    /* A signal endpoint is verbatim: only a missing path becomes "/". */
+    load((const char *const[]){"OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "http://t:4318?k=v",
+                               "OTEL_EXPORTER_OTLP_METRICS_ENDPOINT", "https://x/v1/m?k=v", NULL});
+    ck_assert_str_eq(cfg.traces.url, "http://t:4318/?k=v");
+    ck_assert_str_eq(cfg.metrics.url, "https://x/v1/m?k=v");
+}
+END_TEST
+
+/* Neither a query value nor userinfo is ever printed: not in the debug
+ * description, not in a problem line, not in the URL the core logs. */
+START_TEST(query_values_and_userinfo_are_never_shown)
+{
+    load((const char *const[]){
+        "OTEL_EXPORTER_OTLP_ENDPOINT", "http://u:pw9x@host/x?apikey=S3CRET&flag&b=T0KEN",
+        "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "ftp://u:pw9x@host/?token=S3CRET#T0KEN", NULL});
+    char summary[2048];
+    argus_config_describe(&cfg, summary, sizeof(summary));
+    ck_assert_ptr_nonnull(
+        strstr(summary, "http://<elided>@host/x/v1/metrics?apikey=<elided>&<elided>&b=<elided>"));
+    ck_assert_str_eq(cfg.metrics.url_shown,
+                     "http://<elided>@host/x/v1/metrics?apikey=<elided>&<elided>&b=<elided>");
+    ck_assert(has_problem("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT=\"ftp://<elided>@host/"
+                          "?token=<elided>#<elided>\""));
+    static const char *const secrets[] = {"pw9x", "S3CRET", "T0KEN", "flag"};
+    for (size_t i = 0; i < sizeof(secrets) / sizeof(secrets[0]); i++) {
+        ck_assert_msg(strstr(summary, secrets[i]) == NULL, "%s in %s", secrets[i], summary);
+        ck_assert_msg(!has_problem(secrets[i]), "%s in a problem line", secrets[i]);
+        ck_assert(strstr(cfg.metrics.url_shown, secrets[i]) == NULL);
+        ck_assert(strstr(cfg.traces.url_shown, secrets[i]) == NULL);
+    }
+}
+END_TEST
+
+static const char *list_text(const struct argus_list *l)
+{
+    static char text[512];
+    size_t used = 0;
+    text[0] = '\0';
+    for (unsigned i = 0; i < l->n; i++)
+        used += (size_t)snprintf(text + used, sizeof(text) - used, "[%s]", l->items[i]);
+    return text;
+}
+
+START_TEST(prefixes_are_parsed_once_within_their_limits)
+{
+    load((const char *const[]){NULL});
+    ck_assert_str_eq(list_text(&cfg.prefixes), "[!]");
+    load((const char *const[]){"ARGUS_PREFIX", " ! ,?? ,,bot%20,%2C,%25", NULL});
+    ck_assert_uint_eq(cfg.n_problems, 0);
+    ck_assert_str_eq(list_text(&cfg.prefixes), "[!][??][bot ][,][%]");
+    /* 16 bytes is the longest; a 17-byte one is dropped and said. */
+    load((const char *const[]){"ARGUS_PREFIX", "0123456789abcdef,0123456789abcdefg,?", NULL});
+    ck_assert_str_eq(list_text(&cfg.prefixes), "[0123456789abcdef][?]");
+    ck_assert_uint_eq(cfg.n_problems, 1);
+    ck_assert(has_problem("ARGUS_PREFIX=\"0123456789abcdef,0123456789abcdefg,?\": 1 of its "
+                          "prefixes cannot be used (accepted: at most 16 prefixes of 1 to 16 "
+                          "bytes"));
+    ck_assert(has_problem("counting only the commands of the others"));
+    /* Past the 16th: dropped and said. */
+    load((const char *const[]){"ARGUS_PREFIX", "a,b,c,d,e,f,g,h,i,j,k,l,m,n,o,p,q,r", NULL});
+    ck_assert_uint_eq(cfg.prefixes.n, 16);
+    ck_assert_str_eq(cfg.prefixes.items[15], "p");
+    ck_assert(has_problem("ARGUS_PREFIX=\"a,b,c,d,e,f,g,h,i,j,k,l,m,n,o,p,q,r\": 2 of its"));
+    /* Nothing usable: the default stays. */
+    load((const char *const[]){"ARGUS_PREFIX", "%zz, ,", NULL});
+    ck_assert_str_eq(list_text(&cfg.prefixes), "[!]");
+    ck_assert(has_problem("ARGUS_PREFIX"));
+    ck_assert(has_problem("using !"));
+}
+END_TEST
+
+/* Every comma-separated variable is split the same way: blanks around an
+ * item go, empty items are skipped. */
+START_TEST(every_list_is_split_alike)
+{
+    load((const char *const[]){"ARGUS_PREFIX_COMMANDS", " ping , Stats,,help ",
+                               "OTEL_METRICS_EXPORTER", " otlp ,, prometheus ",
+                               "ARGUS_DISCORD_HOSTS", " a.example ,, b.example:1 ", NULL});
+    ck_assert_uint_eq(cfg.n_problems, 0);
+    ck_assert_str_eq(list_text(&cfg.prefix_commands), "[ping][Stats][help]");
+    ck_assert_uint_eq(cfg.metrics_exporters, ARGUS_EXPORTER_OTLP | ARGUS_EXPORTER_PROMETHEUS);
+    ck_assert_uint_eq(cfg.n_discord_hosts, 2);
+    ck_assert_str_eq(cfg.discord_hosts[1].host, "b.example");
+    ck_assert_uint_eq(cfg.discord_hosts[1].port, 1);
+    /* A list with no item at all names no exporter: that is not "none". */
+    load((const char *const[]){"OTEL_METRICS_EXPORTER", " , ", NULL});
+    ck_assert(has_problem("OTEL_METRICS_EXPORTER"));
+    ck_assert_uint_eq(cfg.metrics_exporters, ARGUS_EXPORTER_OTLP);
+    load((const char *const[]){NULL});
+    ck_assert_uint_eq(cfg.prefix_commands.n, 0);
+}
+END_TEST
+
+/* A header value of 1023 bytes (a long JWT) is kept; 1024 is over the limit
+ * config.h states, and the list is refused without being shown. */
+START_TEST(header_values_are_kept_up_to_their_limit)
+{
+    static char raw[64 + 1100];
+    char value[1025];
+    memset(value, 'a', sizeof(value) - 1);
+    value[ARGUS_CONFIG_KV_VALUE_MAX] = '\0';
+    snprintf(raw, sizeof(raw), "authorization=%s", value);
+    load((const char *const[]){"OTEL_EXPORTER_OTLP_HEADERS", raw, NULL});
+    ck_assert_uint_eq(cfg.n_problems, 0);
+    ck_assert_uint_eq(cfg.metrics.headers.n, 1);
+    ck_assert_uint_eq(strlen(cfg.metrics.headers.items[0].value), ARGUS_CONFIG_KV_VALUE_MAX);
+    value[ARGUS_CONFIG_KV_VALUE_MAX] = 'a';
+    value[ARGUS_CONFIG_KV_VALUE_MAX + 1] = '\0';
+    snprintf(raw, sizeof(raw), "authorization=%s", value);
+    load((const char *const[]){"OTEL_EXPORTER_OTLP_HEADERS", raw, NULL});
+    ck_assert(has_problem("OTEL_EXPORTER_OTLP_HEADERS is malformed (value not shown)"));
+    ck_assert(!has_problem("aaaa"));
+    ck_assert_uint_eq(cfg.metrics.headers.n, 0);
+}
+END_TEST
+
 static Suite *config_suite(void)
 {
     Suite *s = suite_create("config");
@@ -265,6 +401,11 @@ static Suite *config_suite(void)
     tcase_add_test(tc, malformed_resource_attributes_are_dropped_whole);
     tcase_add_test(tc, discord_hosts_with_ports);
     tcase_add_test(tc, batch_size_is_capped_by_queue_size);
+    tcase_add_test(tc, endpoint_query_stays_after_the_signal_path);
+    tcase_add_test(tc, query_values_and_userinfo_are_never_shown);
+    tcase_add_test(tc, prefixes_are_parsed_once_within_their_limits);
+    tcase_add_test(tc, every_list_is_split_alike);
+    tcase_add_test(tc, header_values_are_kept_up_to_their_limit);
     suite_add_tcase(s, tc);
     return s;
 }

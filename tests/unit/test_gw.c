@@ -17,7 +17,7 @@ static enum gw_result parse(const char *json, enum ev_dir dir, struct ev_gw *g)
     struct fx_guard guard = fx_guarded(json, strlen(json));
     enum gw_result r;
 
-    gw_opts_init(&o, "!,?? ");
+    gw_opts_init(&o, &(struct argus_list){(const char *const[]){"!", "?? "}, 2});
     r = gw_parse((const char *)guard.data, strlen(json), dir, &o, g);
     fx_unguard(&guard);
     return r;

@@ -21,7 +21,7 @@
 #include "jscan.h"
 #include "tokhash.h"
 
-#define PREFIXES "!,?,;;"
+#define PREFIXES (&(struct argus_list){(const char *const[]){"!", "?", ";;"}, 3})
 
 struct payload {
     const char *what;

@@ -25,9 +25,10 @@ static struct resource test_resource(void)
     struct argus_config cfg;
     memset(&cfg, 0, sizeof(cfg));
     cfg.service_name = "t";
-    cfg.resource_attributes = "deployment.environment=test";
+    static const struct argus_kv attrs[] = {{"deployment.environment", "test"}};
+    cfg.resource_attributes = (struct argus_kv_list){attrs, 1};
     struct resource res;
-    ck_assert_int_eq(resource_build(&res, &cfg), 0);
+    resource_build(&res, &cfg);
     return res;
 }
 

@@ -15,13 +15,26 @@
 #include "resource.h"
 #include "check_run.h"
 
-static struct argus_config cfg_with(const char *service_name, const char *attrs)
+/* A configuration loaded from an environment holding only these two
+ * variables (NULL: unset), as the preload loads it. */
+static const char *env_service_name, *env_attrs;
+
+static const char *fake_getenv(const char *name)
 {
-    struct argus_config cfg;
-    memset(&cfg, 0, sizeof(cfg));
-    cfg.service_name = service_name;
-    cfg.resource_attributes = attrs;
-    return cfg;
+    if (strcmp(name, "OTEL_SERVICE_NAME") == 0)
+        return env_service_name;
+    if (strcmp(name, "OTEL_RESOURCE_ATTRIBUTES") == 0)
+        return env_attrs;
+    return NULL;
+}
+
+static const struct argus_config *cfg_with(const char *service_name, const char *attrs)
+{
+    static struct argus_config cfg;
+    env_service_name = service_name;
+    env_attrs = attrs;
+    argus_config_load(&cfg, fake_getenv);
+    return &cfg;
 }
 
 static int64_t int_attr(const struct resource *res, const char *key)
@@ -35,9 +48,9 @@ static int64_t int_attr(const struct resource *res, const char *key)
 
 START_TEST(service_name_env_wins_over_resource_attributes)
 {
-    struct argus_config cfg = cfg_with("svc", "service.name=other,team=a%2Cb");
+    const struct argus_config *cfg = cfg_with("svc", "service.name=other,team=a%2Cb");
     struct resource res;
-    ck_assert_int_eq(resource_build(&res, &cfg), 0);
+    resource_build(&res, cfg);
     ck_assert_str_eq(resource_get(&res, "service.name"), "svc");
     ck_assert_str_eq(resource_get(&res, "team"), "a,b"); /* percent-decoded */
     ck_assert_str_eq(resource_get(&res, "telemetry.sdk.name"), "argus-preload");
@@ -50,26 +63,29 @@ END_TEST
 
 START_TEST(service_name_falls_back_to_attributes_then_executable)
 {
-    struct argus_config cfg = cfg_with(NULL, "service.name=from-attrs");
+    const struct argus_config *cfg = cfg_with(NULL, "service.name=from-attrs");
     struct resource res;
-    ck_assert_int_eq(resource_build(&res, &cfg), 0);
+    resource_build(&res, cfg);
     ck_assert_str_eq(resource_get(&res, "service.name"), "from-attrs");
     cfg = cfg_with(NULL, NULL);
-    ck_assert_int_eq(resource_build(&res, &cfg), 0);
+    resource_build(&res, cfg);
     ck_assert_str_eq(resource_get(&res, "service.name"), "unknown_service:test_resource");
 }
 END_TEST
 
 START_TEST(malformed_resource_attributes_are_dropped_whole)
 {
-    struct argus_config cfg = cfg_with(NULL, "good=1,broken,also=2");
+    const struct argus_config *cfg = cfg_with(NULL, "good=1,broken,also=2");
     struct resource res;
-    ck_assert_int_eq(resource_build(&res, &cfg), -EINVAL);
+    ck_assert_uint_eq(cfg->n_problems, 1); /* said once, by the configuration */
+    resource_build(&res, cfg);
     ck_assert_ptr_null(resource_get(&res, "good")); /* not half applied */
     ck_assert_ptr_null(resource_get(&res, "also"));
     ck_assert_str_eq(resource_get(&res, "service.name"), "unknown_service:test_resource");
     cfg = cfg_with(NULL, "k=%zz");
-    ck_assert_int_eq(resource_build(&res, &cfg), -EINVAL);
+    ck_assert_uint_eq(cfg->n_problems, 1);
+    resource_build(&res, cfg);
+    ck_assert_ptr_null(resource_get(&res, "k"));
 }
 END_TEST
 
@@ -88,16 +104,16 @@ END_TEST
 
 START_TEST(forked_child_gets_its_own_instance_id_and_pid)
 {
-    struct argus_config cfg = cfg_with("svc", NULL);
+    const struct argus_config *cfg = cfg_with("svc", NULL);
     struct resource parent;
-    ck_assert_int_eq(resource_build(&parent, &cfg), 0);
+    resource_build(&parent, cfg);
     int fds[2];
     ck_assert_int_eq(pipe(fds), 0);
     pid_t pid = fork();
     ck_assert_int_ge(pid, 0);
     if (pid == 0) {
         struct resource child;
-        resource_build(&child, &cfg);
+        resource_build(&child, cfg);
         char line[128];
         int n = snprintf(line, sizeof(line), "%s %lld", resource_get(&child, "service.instance.id"),
                          (long long)int_attr(&child, "process.pid"));

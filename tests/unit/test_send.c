@@ -133,8 +133,27 @@ static void server_stop(struct server *s)
 
 static char url_buf[128];
 
-static struct argus_otlp_signal signal_for(const struct server *s, bool gzip, const char *headers)
+/* OTEL_EXPORTER_OTLP_HEADERS=raw as the configuration parses it (NULL:
+ * unset), so the sender sees exactly what it gets in a process. */
+static const char *env_headers;
+
+static const char *headers_getenv(const char *name)
 {
+    return strcmp(name, "OTEL_EXPORTER_OTLP_HEADERS") == 0 ? env_headers : NULL;
+}
+
+static struct argus_kv_list parsed_headers(const char *raw)
+{
+    static struct argus_config cfg;
+    env_headers = raw;
+    argus_config_load(&cfg, headers_getenv);
+    ck_assert_uint_eq(cfg.n_problems, 0);
+    return cfg.metrics.headers;
+}
+
+static struct argus_otlp_signal signal_for(const struct server *s, bool gzip, const char *raw)
+{
+    struct argus_kv_list headers = parsed_headers(raw);
     snprintf(url_buf, sizeof(url_buf), "http://127.0.0.1:%u/v1/metrics", s->port);
     struct argus_otlp_signal sig = {
         .url = url_buf, .headers = headers, .gzip = gzip, .timeout_ms = 10000};
@@ -238,7 +257,7 @@ START_TEST(gzip_body_and_headers_are_sent)
 }
 END_TEST
 
-/* argus_kv_list_walk hands over values of up to 1023 bytes (a long bearer
+/* The configuration hands over values of up to 1023 bytes (a long bearer
  * token, a JWT); every one of them must reach the collector. */
 START_TEST(the_longest_header_value_the_config_accepts_is_sent)
 {
@@ -273,7 +292,8 @@ START_TEST(an_invalid_header_name_is_not_echoed)
     unlink(path);
     ck_assert_int_eq(dup2(fd, STDERR_FILENO), STDERR_FILENO);
     struct argus_otlp_signal sig = {.url = "http://127.0.0.1:9/v1/metrics",
-                                    .headers = "Authorization: Basic dXNlcjpwYXNz="};
+                                    .headers =
+                                        parsed_headers("Authorization: Basic dXNlcjpwYXNz=")};
     struct sender *snd = send_create(&sig, OTLP_METRICS);
     ck_assert_ptr_nonnull(snd);
     char logged[1024] = {0};
@@ -355,6 +375,13 @@ START_TEST(retry_after_accepts_seconds_and_http_dates)
     ck_assert_uint_eq(ms, 0);
     ck_assert_int_eq(send_parse_retry_after("soon", 0, &ms), -EINVAL);
     ck_assert_int_eq(send_parse_retry_after("-1", 0, &ms), -EINVAL);
+    ck_assert_int_eq(send_parse_retry_after("", 0, &ms), -EINVAL);
+    ck_assert_int_eq(send_parse_retry_after(" 3", 0, &ms), -EINVAL);
+    ck_assert_int_eq(send_parse_retry_after("3s", 0, &ms), -EINVAL);
+    /* More seconds than a year (or than 64 bits) still means "later than any
+     * budget", not a malformed header. */
+    ck_assert_int_eq(send_parse_retry_after("99999999999999999999999", 0, &ms), 0);
+    ck_assert_uint_eq(ms, 86400ull * 365 * 1000);
 }
 END_TEST
 

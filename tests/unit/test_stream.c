@@ -119,7 +119,8 @@ static struct argus_config test_config(void)
     memset(&cfg, 0, sizeof(cfg));
     cfg.max_connections = 16;
     cfg.max_message_bytes = 1 << 20;
-    cfg.prefixes = "!";
+    static const char *const bang[] = {"!"};
+    cfg.prefixes = (struct argus_list){bang, 1};
     return cfg;
 }
 
