@@ -26,10 +26,10 @@
 #include <string.h>
 #include <sys/random.h>
 #include <time.h>
-#include <zlib.h>
 
 #include "argus_build.h"
 #include "config.h"
+#include "gzip.h"
 #include "log.h"
 
 #define SEND_POLL_MS 50
@@ -256,36 +256,6 @@ void send_cut(struct sender *s, uint64_t at_ns)
 
 /* ---- helpers ------------------------------------------------------------- */
 
-int send_gzip(const uint8_t *in, size_t len, uint8_t **out, size_t *out_len)
-{
-    int rc = 0;
-    z_stream z;
-    memset(&z, 0, sizeof(z));
-    /* 15 + 16: zlib's gzip wrapper (RFC 1952). */
-    if (deflateInit2(&z, Z_DEFAULT_COMPRESSION, Z_DEFLATED, 15 + 16, 8, Z_DEFAULT_STRATEGY) != Z_OK)
-        return -ENOMEM;
-    size_t cap = deflateBound(&z, (uLong)len) + 32;
-    uint8_t *buf = malloc(cap);
-    if (buf == NULL) {
-        rc = -ENOMEM;
-        goto out;
-    }
-    z.next_in = (Bytef *)in;
-    z.avail_in = (uInt)len;
-    z.next_out = buf;
-    z.avail_out = (uInt)cap;
-    if (deflate(&z, Z_FINISH) != Z_STREAM_END) {
-        free(buf);
-        rc = -EIO;
-        goto out;
-    }
-    *out = buf;
-    *out_len = cap - z.avail_out;
-out:
-    deflateEnd(&z);
-    return rc;
-}
-
 int send_parse_retry_after(const char *value, int64_t now_unix_s, uint64_t *delay_ms)
 {
     uint64_t secs;
@@ -401,7 +371,7 @@ void send_export(struct sender *s, const uint8_t *body, size_t len, uint64_t dea
     if (max_attempts == 0 || max_attempts > SEND_MAX_ATTEMPTS)
         max_attempts = SEND_MAX_ATTEMPTS;
     if (s->sig->gzip) {
-        if (send_gzip(body, len, &gz, &gz_len) != 0) {
+        if (gzip_compress(body, len, &gz, &gz_len) != 0) {
             out->result = SEND_FAILED;
             out->reason = "internal";
             goto out;

@@ -75,9 +75,6 @@ void send_export(struct sender *s, const uint8_t *body, size_t len, uint64_t dea
  * (CLOCK_MONOTONIC); at_ns = 0 cuts at once. */
 void send_cut(struct sender *s, uint64_t at_ns);
 
-/* gzip (RFC 1952) of in, into a malloc()ed *out. 0 or -ENOMEM/-EIO. */
-int send_gzip(const uint8_t *in, size_t len, uint8_t **out, size_t *out_len);
-
 /* Parses a Retry-After value (delta-seconds or HTTP-date) into a delay in
  * ms from now_unix_s; -EINVAL when it is neither. */
 int send_parse_retry_after(const char *value, int64_t now_unix_s, uint64_t *delay_ms);
