@@ -351,6 +351,19 @@ static bool pipeline_init(struct exporter *e, enum otlp_signal signal, unsigned 
     return false;
 }
 
+/* exporter_create's failure path: no thread has started yet. */
+static void exporter_free(struct exporter *e)
+{
+    for (int i = 0; i < 2; i++) {
+        send_destroy(e->p[i].sender);
+        reg_reader_destroy(e->p[i].reader);
+    }
+    free(e->batch);
+    pthread_mutex_destroy(&e->lock);
+    pthread_cond_destroy(&e->cond);
+    free(e);
+}
+
 struct exporter *exporter_create(const struct argus_config *cfg, struct reg *reg,
                                  struct spanq *spans, const struct resource *res,
                                  void (*thread_init)(void))
@@ -403,7 +416,7 @@ struct exporter *exporter_create(const struct argus_config *cfg, struct reg *reg
     }
     return e;
 fail:
-    exporter_destroy(e, 0);
+    exporter_free(e);
     return NULL;
 }
 
@@ -476,30 +489,6 @@ void exporter_shutdown(struct exporter *e, uint32_t timeout_ms)
             e->p[i].running = false;
         }
     }
-}
-
-void exporter_abandon(struct exporter *e)
-{
-    (void)e; /* deliberately leaked: see exporter.h */
-}
-
-void exporter_destroy(struct exporter *e, uint32_t timeout_ms)
-{
-    if (e == NULL)
-        return;
-    exporter_shutdown(e, timeout_ms);
-    for (int i = 0; i < 2; i++) {
-        if (e->p[i].running)
-            return; /* a thread still holds it: leak rather than free under it */
-    }
-    for (int i = 0; i < 2; i++) {
-        send_destroy(e->p[i].sender);
-        reg_reader_destroy(e->p[i].reader);
-    }
-    free(e->batch);
-    pthread_mutex_destroy(&e->lock);
-    pthread_cond_destroy(&e->cond);
-    free(e);
 }
 
 bool exporter_healthy(const struct exporter *e, enum otlp_signal signal)

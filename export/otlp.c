@@ -98,16 +98,6 @@ static KeyValue *kv_bool(struct arena *a, const char *key, bool value)
     return kv;
 }
 
-static KeyValue *kv_double(struct arena *a, const char *key, double value)
-{
-    KeyValue *kv = kv_new(a, key);
-    if (kv != NULL) {
-        kv->value->value_case = OPENTELEMETRY__PROTO__COMMON__V1__ANY_VALUE__VALUE_DOUBLE_VALUE;
-        kv->value->double_value = value;
-    }
-    return kv;
-}
-
 static Resource *resource_msg(struct arena *a, const struct resource *res)
 {
     Resource *r = arena_alloc(a, sizeof(*r));
@@ -348,10 +338,6 @@ static KeyValue *span_kv(struct arena *a, const struct span *s, const struct spa
     }
     case SPAN_ATTR_INT:
         return kv_int(a, sa->key, sa->v.i);
-    case SPAN_ATTR_BOOL:
-        return kv_bool(a, sa->key, sa->v.b);
-    case SPAN_ATTR_DOUBLE:
-        return kv_double(a, sa->key, sa->v.d);
     }
     return NULL;
 }

@@ -84,28 +84,6 @@ int span_set_int(struct span *s, const char *key, int64_t value)
     return 0;
 }
 
-int span_set_bool(struct span *s, const char *key, bool value)
-{
-    struct span_attr *a =
-        attr_slot(s->attrs, &s->n_attrs, SPAN_MAX_ATTRS, &s->dropped_attributes_count, key);
-    if (a == NULL)
-        return -ENOSPC;
-    a->type = SPAN_ATTR_BOOL;
-    a->v.b = value;
-    return 0;
-}
-
-int span_set_double(struct span *s, const char *key, double value)
-{
-    struct span_attr *a =
-        attr_slot(s->attrs, &s->n_attrs, SPAN_MAX_ATTRS, &s->dropped_attributes_count, key);
-    if (a == NULL)
-        return -ENOSPC;
-    a->type = SPAN_ATTR_DOUBLE;
-    a->v.d = value;
-    return 0;
-}
-
 void span_set_status(struct span *s, enum span_status status, const char *message)
 {
     s->status = status;

@@ -59,8 +59,6 @@ enum span_status {
 enum span_attr_type {
     SPAN_ATTR_STRING = 0,
     SPAN_ATTR_INT,
-    SPAN_ATTR_BOOL,
-    SPAN_ATTR_DOUBLE,
 };
 
 struct span_attr {
@@ -72,8 +70,6 @@ struct span_attr {
             uint16_t len;
         } str;
         int64_t i;
-        bool b;
-        double d;
     } v;
 };
 
@@ -119,8 +115,6 @@ void span_init(struct span *s, const char *name, enum span_kind kind, uint64_t s
 /* Sets an attribute; a key already present is overwritten in place. */
 int span_set_str(struct span *s, const char *key, const char *value);
 int span_set_int(struct span *s, const char *key, int64_t value);
-int span_set_bool(struct span *s, const char *key, bool value);
-int span_set_double(struct span *s, const char *key, double value);
 
 /* Status; message is copied (truncated) and matters only for ERROR. */
 void span_set_status(struct span *s, enum span_status status, const char *message);
