@@ -18,6 +18,7 @@
 
 #include "log.h"
 #include "prom_name.h"
+#include "text.h"
 
 #include <errno.h>
 #include <inttypes.h>
@@ -98,25 +99,6 @@ __attribute__((format(printf, 2, 3))) static void buf_printf(struct prom_text_bu
         buf_put(b, tmp, (size_t)n < sizeof(tmp) ? (size_t)n : sizeof(tmp) - 1);
 }
 
-/* Length of the valid UTF-8 sequence at s (1 to 4), or 0 if it is invalid
- * (RFC 3629 §4: no overlongs, no surrogates, nothing above U+10FFFF). */
-static size_t utf8_valid_len(const unsigned char *s)
-{
-    if (s[0] < 0x80)
-        return 1;
-    if (s[0] >= 0xC2 && s[0] <= 0xDF)
-        return (s[1] & 0xC0) == 0x80 ? 2 : 0;
-    if (s[0] >= 0xE0 && s[0] <= 0xEF) {
-        unsigned char lo = s[0] == 0xE0 ? 0xA0 : 0x80, hi = s[0] == 0xED ? 0x9F : 0xBF;
-        return (s[1] >= lo && s[1] <= hi && (s[2] & 0xC0) == 0x80) ? 3 : 0;
-    }
-    if (s[0] >= 0xF0 && s[0] <= 0xF4) {
-        unsigned char lo = s[0] == 0xF0 ? 0x90 : 0x80, hi = s[0] == 0xF4 ? 0x8F : 0xBF;
-        return (s[1] >= lo && s[1] <= hi && (s[2] & 0xC0) == 0x80 && (s[3] & 0xC0) == 0x80) ? 4 : 0;
-    }
-    return 0;
-}
-
 /* Writes s escaped for a label value or HELP text: '\' and newline always,
  * '"' when quote is set. Label values come from the wire (command names):
  * Prometheus rejects a whole scrape over one invalid UTF-8 byte, so each
@@ -124,35 +106,32 @@ static size_t utf8_valid_len(const unsigned char *s)
 static void buf_put_escaped(struct prom_text_buf *b, const char *s, bool quote)
 {
     const unsigned char *p = (const unsigned char *)s;
+    size_t left = strlen(s);
 
-    while (*p) {
+    while (left > 0) {
         size_t run = 0;
-        while (p[run] && p[run] != '\\' && p[run] != '\n' && !(quote && p[run] == '"') &&
+        while (run < left && p[run] != '\\' && p[run] != '\n' && !(quote && p[run] == '"') &&
                p[run] < 0x80)
             run++;
         buf_put(b, (const char *)p, run);
         p += run;
-        if (!*p)
+        left -= run;
+        if (left == 0)
             break;
-        if (*p == '\\') {
+        size_t seq = text_utf8_seq(p, left);
+        if (*p == '\\')
             buf_put(b, "\\\\", 2);
-            p++;
-        } else if (*p == '\n') {
+        else if (*p == '\n')
             buf_put(b, "\\n", 2);
-            p++;
-        } else if (*p == '"') {
+        else if (*p == '"')
             buf_put(b, "\\\"", 2);
-            p++;
-        } else {
-            size_t len = utf8_valid_len(p);
-            if (len == 0) {
-                buf_put(b, "\xEF\xBF\xBD", 3);
-                p++;
-            } else {
-                buf_put(b, (const char *)p, len);
-                p += len;
-            }
-        }
+        else if (seq == 0)
+            buf_put(b, TEXT_REPLACEMENT, sizeof(TEXT_REPLACEMENT) - 1);
+        else
+            buf_put(b, (const char *)p, seq);
+        seq = seq != 0 ? seq : 1;
+        p += seq;
+        left -= seq;
     }
 }
 

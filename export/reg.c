@@ -28,6 +28,7 @@
 #include "reg.h"
 
 #include "arena.h"
+#include "text.h"
 
 #include <errno.h>
 #include <math.h>
@@ -131,12 +132,16 @@ static uint64_t now_realtime_ns(void)
 
 struct norm_attrs {
     unsigned n;
-    struct reg_attr a[REG_MAX_ATTRS];
-    size_t len[REG_MAX_ATTRS]; /* value lengths after truncation */
+    struct reg_attr a[REG_MAX_ATTRS]; /* values point into text */
+    size_t len[REG_MAX_ATTRS];
+    char text[REG_MAX_ATTRS][REG_VALUE_MAX]; /* in arrival order, never moved */
 };
 
 /* Sorts by key, drops NULL keys/values and repeated keys (the first wins), and
- * keeps room for `cluster`. */
+ * keeps room for `cluster`. Values come from the wire (command names, route
+ * templates, error types), so this is where they become valid UTF-8 and
+ * bounded (text.h): before hashing, so two values that differ only in
+ * invalid bytes share one series, and no series ever holds a bad byte. */
 static void attrs_normalize(const struct reg_attr *in, unsigned n_in, struct norm_attrs *out)
 {
     out->n = 0;
@@ -157,8 +162,8 @@ static void attrs_normalize(const struct reg_attr *in, unsigned n_in, struct nor
             continue;
         memmove(&out->a[pos + 1], &out->a[pos], (out->n - pos) * sizeof(out->a[0]));
         memmove(&out->len[pos + 1], &out->len[pos], (out->n - pos) * sizeof(out->len[0]));
-        out->a[pos] = in[i];
-        out->len[pos] = strnlen(in[i].value, REG_VALUE_MAX - 1);
+        out->len[pos] = text_copy(out->text[out->n], REG_VALUE_MAX, in[i].value);
+        out->a[pos] = (struct reg_attr){in[i].key, out->text[out->n]};
         out->n++;
     }
 }
@@ -315,8 +320,11 @@ struct reg *reg_create(uint32_t max_series, const char *cluster)
     pthread_mutex_init(&r->lock, NULL);
     pthread_mutex_init(&r->collect_lock, NULL);
     r->max_series = max_series == 0 ? REG_DEFAULT_MAX_SERIES : max_series < 2 ? 2 : max_series;
-    r->cluster = strdup(cluster != NULL ? cluster : "default");
+    /* cluster is a label on every series: valid UTF-8 like any value. */
+    r->cluster = malloc(REG_VALUE_MAX);
     r->created_ns = now_realtime_ns();
+    if (r->cluster != NULL)
+        text_copy(r->cluster, REG_VALUE_MAX, cluster != NULL ? cluster : "default");
     if (r->cluster == NULL) {
         reg_destroy(r);
         return NULL;

@@ -21,8 +21,9 @@
  *   info                a gauge of 1 carrying one attribute set (reg_info_set)
  *
  * Attributes are small sets of string pairs. Keys must be static strings (the
- * registry keeps the pointer); values are copied (at most REG_VALUE_MAX - 1
- * bytes, longer ones are truncated). The order in which a caller lists
+ * registry keeps the pointer); values are copied as valid UTF-8 (text.h: an
+ * invalid byte becomes U+FFFD) of at most REG_VALUE_MAX - 1 bytes, cut
+ * between characters. So is reg_create's cluster. The order in which a caller lists
  * attributes does not matter. Counters and histograms carry `cluster`
  * (reg_create's cluster) automatically; callers never pass it.
  *

@@ -9,7 +9,9 @@
  * helpers, then hands a copy to spanq_push(). What does not fit (attributes
  * beyond SPAN_MAX_ATTRS, events beyond SPAN_MAX_EVENTS, strings beyond the
  * pool) is dropped and counted in the span's dropped_* fields, as the SDK's
- * span limits do; a string value is truncated to SPAN_STR_MAX - 1 bytes.
+ * span limits do. The span name, string values and the status message are
+ * copied as valid UTF-8 (text.h: an invalid byte becomes U+FFFD), cut
+ * between characters to fit (a string value: SPAN_STR_MAX - 1 bytes).
  *
  * The queue (OTEL_BSP_MAX_QUEUE_SIZE slots, allocated once) is the batch span
  * processor's: any Argus thread may push; a push never waits on the exporter

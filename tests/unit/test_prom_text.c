@@ -1,6 +1,6 @@
 /*
  * test_prom_text.c - a snapshot rendered as Prometheus text (exactly) and
- * OpenMetrics, collisions, and the output cap.
+ * OpenMetrics, collisions, the output cap, and hostile bytes (issue 14).
  */
 #include "prom_text.h"
 
@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include "check_run.h"
+#include "utf8_strict.h"
 
 /* ---- rendering -------------------------------------------------------------- */
 
@@ -184,6 +185,36 @@ START_TEST(render_stops_at_the_cap)
 }
 END_TEST
 
+/* The renderer's own line of defence (issue 14): raw bytes that did not come
+ * through the registry's intake, in label values, the resource and HELP. */
+START_TEST(hostile_bytes_render_as_utf8)
+{
+    static const struct reg_attr raw[] = {{"command", "\xC0\xAF\xED\xA0\x80"},
+                                          {"reason", "\xF4\x90\x80\x80\xE2\x82"}};
+    struct reg_point pt = {.attrs = raw, .n_attrs = 2, .value.u64 = 1};
+    struct reg_metric_snapshot m = {.name = "x",
+                                    .description = "help \xFF",
+                                    .unit = "",
+                                    .kind = REG_GAUGE,
+                                    .number = REG_NUMBER_U64,
+                                    .points = &pt,
+                                    .n_points = 1};
+    struct reg_snapshot s = {.metrics = &m, .n_metrics = 1};
+    struct prom_text_buf b;
+
+    build_snapshot();
+    snprintf(resource.attrs[0].value, RESOURCE_VALUE_MAX, "bot\xFE");
+    for (int f = PROM_TEXT_0_0_4; f <= PROM_TEXT_OPENMETRICS_1_0; f++) {
+        prom_text_buf_init(&b, 1 << 20);
+        ck_assert_int_eq(prom_text_render(&s, &target, (enum prom_text_format)f, &b), 0);
+        ck_assert(utf8_strict_valid(b.data, b.len));
+        ck_assert_ptr_nonnull(strstr(b.data, "service_name=\"bot\xEF\xBF\xBD\""));
+        ck_assert_ptr_nonnull(strstr(b.data, "# HELP x help \xEF\xBF\xBD\n"));
+        prom_text_buf_fini(&b);
+    }
+}
+END_TEST
+
 static Suite *prom_text_suite(void)
 {
     Suite *s = suite_create("prom_text");
@@ -193,6 +224,7 @@ static Suite *prom_text_suite(void)
     tcase_add_test(tc, openmetrics_exposition_names_families_and_ends_with_eof);
     tcase_add_test(tc, colliding_metric_is_left_out_whole);
     tcase_add_test(tc, render_stops_at_the_cap);
+    tcase_add_test(tc, hostile_bytes_render_as_utf8);
     suite_add_tcase(s, tc);
     return s;
 }
