@@ -32,6 +32,9 @@ If Argus' .proto files had a wrong field number, the values would land under
 the wrong names (or under "unknown_<n>") here and the tests would fail, while
 classes generated from Argus' own .proto would agree with it by construction.
 
+Every string field is decoded as strict UTF-8; a request holding one invalid
+sequence is answered 400, as an OpenTelemetry Collector answers it.
+
 The process writes "listening <port>" on stdout once it accepts connections,
 and exits on SIGTERM or SIGINT.
 """
@@ -107,7 +110,10 @@ def int64(v):
 def _scalar(kind, wt, v):
     if kind == "string":
         assert wt == LEN, "string with wire type %d" % wt
-        return v.decode("utf-8")
+        # Strict, as protobuf requires of `string` and as a collector is:
+        # an invalid byte, overlong form or surrogate raises, and the whole
+        # request is answered 400 (issue 14).
+        return v.decode("utf-8", errors="strict")
     if kind == "bytes":
         assert wt == LEN
         return v.hex()

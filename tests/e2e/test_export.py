@@ -30,6 +30,9 @@ criterion of issue 3:
     traces           spans reach /v1/traces whole (ids, parent, kind, events)
     bsp_batches      the batch span processor's queue limit and batch size
     traces_off       OTEL_TRACES_EXPORTER=none sends no span
+    hostile          (issue 14) invalid UTF-8 in every span string and a metric
+                     attribute: the strict receiver accepts every export and
+                     sees U+FFFD
     core_symbols     libargus_core.so (next to the preload) exports argus_core_entry
                      and nothing else
 The trace cases run tests/e2e/export_harness (path in $ARGUS_EXPORT_HARNESS),
@@ -48,6 +51,8 @@ import subprocess
 import sys
 import tempfile
 import time
+import urllib.error
+import urllib.request
 
 PY = "/usr/bin/python3"
 
@@ -399,12 +404,12 @@ def case_core_symbols(preload, receiver_py, tmp):
     check(names == ["argus_core_entry"], "libargus_core.so exports %r" % names)
 
 
-def run_harness(port, n_spans, stay_ms, **extra):
+def run_harness(port, n_spans, stay_ms, *args, **extra):
     harness = os.environ["ARGUS_EXPORT_HARNESS"]
     env = env_for("", port, **extra)
     del env["LD_PRELOAD"]
-    p = subprocess.run([harness, str(n_spans), str(stay_ms)], env=env, capture_output=True,
-                       text=True, timeout=30)
+    p = subprocess.run([harness, str(n_spans), str(stay_ms)] + list(args), env=env,
+                       capture_output=True, text=True, timeout=30)
     check(p.returncode == 0, "harness failed: %s" % p.stderr)
     return dict(kv.split("=") for kv in p.stdout.split())
 
@@ -467,6 +472,70 @@ def case_traces_off(preload, receiver_py, tmp):
     finally:
         r.stop()
     check(r.requests("traces") == [], "spans were sent with OTEL_TRACES_EXPORTER=none")
+
+
+def pb_field(num, payload):
+    """One length-delimited protobuf field (wire type 2)."""
+    def varint(v):
+        out = b""
+        while v >= 0x80:
+            out += bytes([(v & 0x7F) | 0x80])
+            v >>= 7
+        return out + bytes([v])
+    return varint(num << 3 | 2) + varint(len(payload)) + payload
+
+
+def post_span_named(port, name):
+    """POSTs ExportTraceServiceRequest{resource_spans{scope_spans{scope{name:
+    argus}, spans{name}}}} straight to the receiver; returns the HTTP status."""
+    span = pb_field(1, b"\x01" * 16) + pb_field(2, b"\x02" * 8) + pb_field(5, name)
+    scope = pb_field(1, pb_field(1, b"argus"))
+    body = pb_field(1, pb_field(2, scope + pb_field(2, span)))
+    req = urllib.request.Request("http://127.0.0.1:%d/v1/traces" % port, data=body,
+                                 headers={"Content-Type": "application/x-protobuf"})
+    try:
+        with urllib.request.urlopen(req, timeout=5) as resp:
+            return resp.status
+    except urllib.error.HTTPError as e:
+        return e.code
+
+
+def case_hostile(preload, receiver_py, tmp):
+    """Issue 14: invalid UTF-8 in span names, attributes, event attributes,
+    status and metric attributes reaches the strict receiver as U+FFFD, and
+    every export is accepted."""
+    r = Receiver(receiver_py, tmp)
+    try:
+        # The receiver is strict: the same span is accepted with a clean name
+        # and refused with the issue's bad byte.
+        check(post_span_named(r.port, b"control") == 200, "receiver refused a valid span")
+        check(post_span_named(r.port, b"MESSAGE_CREATE\xff") == 400,
+              "receiver accepted invalid UTF-8: it is not strict")
+        got = run_harness(r.port, 4, 300, "hostile", OTEL_BSP_SCHEDULE_DELAY=100)
+    finally:
+        r.stop()
+    check(got == {"queued": "4", "dropped": "0"}, "harness: %r" % got)
+    with open(os.path.join(tmp, "requests.log")) as f:
+        statuses = [line.split()[2] for line in f][2:]  # after the two controls
+    check(statuses and all(s == "200" for s in statuses), "an export was refused: %r" % statuses)
+    spans = [s for s in spans_of(r.requests("traces")) if s["name"] != "control"]
+    check(len(spans) == 4, "expected 4 spans, got %d" % len(spans))
+    roots = [s for s in spans if s["kind"] == 2]
+    check([s["name"] for s in roots] == ["MESSAGE_CREATE\ufffd"] * 2, "root names %r" % roots)
+    check(all(s["attributes"]["discord.command"] == "\ufffd\ufffd" for s in spans),
+          "an attribute was not replaced")
+    check(all(s["status"]["message"] == "MESSAGE_CREATE\ufffd" for s in spans), "status message")
+    check(all(s["events"][-1]["attributes"]["reason"] == "/channels/\ufffd\ufffd" for s in spans),
+          "an event attribute was not replaced")
+    events = set()
+    for q in r.requests("metrics"):
+        for rm in q["resource_metrics"]:
+            for scope in rm["scopes"]:
+                for m in scope["metrics"]:
+                    if m["name"] == "harness.events":
+                        events |= {p["attributes"]["event"] for p in m["points"]}
+    check(events == {"MESSAGE_CREATE\ufffd", "\ufffd\ufffd", "\ufffd\ufffd\ufffd",
+                     "/channels/\ufffd\ufffd"}, "metric attribute values %r" % events)
 
 
 CASES = {name[5:]: fn for name, fn in globals().items() if name.startswith("case_")}
