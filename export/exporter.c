@@ -153,22 +153,14 @@ static void console_spans(const struct span *spans, unsigned n)
 
 /* ---- one export ------------------------------------------------------------ */
 
-static void record_outcome(struct pipeline *p, const struct send_outcome *o)
+/* The one line of a failure streak, naming the variable to fix: the URL
+ * itself is not echoed, since it may carry credentials. */
+static void say_failing(struct pipeline *p, const struct send_outcome *o, const char *what)
 {
-    const char *what = p->signal == OTLP_METRICS ? "metrics" : "spans";
-    if (o->result == SEND_OK) {
-        if (!atomic_exchange(&p->healthy, true))
-            argus_log_info("exporting %s works again", what);
-        return;
-    }
-    reg_counter_add(p->e->failures, REG_ATTRS({"reason", o->reason}), 1);
-    if (o->result == SEND_CUT)
-        return; /* shutdown, not a collector fault */
-    atomic_store(&p->healthy, false);
-    /* One line per failure streak, naming the variable to fix: the URL itself
-     * is not echoed, since it may carry credentials. */
-    const char *var = p->signal == OTLP_METRICS ? "OTEL_EXPORTER_OTLP_METRICS_ENDPOINT"
-                                                : "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT";
+    bool metrics = p->signal == OTLP_METRICS;
+    const char *var =
+        metrics ? "OTEL_EXPORTER_OTLP_METRICS_ENDPOINT" : "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT";
+
     if (o->http_status != 0)
         argus_log_once(&p->said_failing, ARGUS_LOG_WARN,
                        "cannot export %s: the collector answered HTTP %ld (%s); %s; check that "
@@ -176,12 +168,41 @@ static void record_outcome(struct pipeline *p, const struct send_outcome *o)
                        "OTEL_EXPORTER_OTLP_HEADERS carries what it requires",
                        what, o->http_status, o->reason,
                        o->result == SEND_DROPPED ? "batch dropped" : "will retry next time", var);
+    else if (o->reason != NULL && strcmp(o->reason, "tls") == 0)
+        argus_log_once(&p->said_failing, ARGUS_LOG_WARN,
+                       "cannot export %s: TLS with the collector failed (%s); will retry next "
+                       "time; if the collector's certificate is not signed by a CA this system "
+                       "trusts, give that CA's PEM file in OTEL_EXPORTER_OTLP_CERTIFICATE (or "
+                       "OTEL_EXPORTER_OTLP_%s_CERTIFICATE)",
+                       what, o->detail != NULL ? o->detail : "no detail",
+                       metrics ? "METRICS" : "TRACES");
     else
         argus_log_once(&p->said_failing, ARGUS_LOG_WARN,
                        "cannot export %s: collector %s after %u attempt(s); will keep trying; "
                        "start an OTLP/HTTP collector there or point OTEL_EXPORTER_OTLP_ENDPOINT "
                        "(or %s) at one (default http://localhost:4318)",
                        what, o->reason, o->attempts, var);
+}
+
+/* Health and the log follow failure streaks: one line when a streak starts,
+ * one when it ends, and the next streak is said again (issue 14: the flag
+ * was never reset, so a second outage was silent and its recovery printed
+ * "works again" alone). */
+static void record_outcome(struct pipeline *p, const struct send_outcome *o)
+{
+    const char *what = p->signal == OTLP_METRICS ? "metrics" : "spans";
+
+    if (o->result == SEND_OK) {
+        atomic_store(&p->healthy, true);
+        if (atomic_exchange(&p->said_failing, false))
+            argus_log_info("exporting %s works again", what);
+        return;
+    }
+    reg_counter_add(p->e->failures, REG_ATTRS({"reason", o->reason}), 1);
+    if (o->result == SEND_CUT)
+        return; /* shutdown, not a collector fault */
+    atomic_store(&p->healthy, false);
+    say_failing(p, o, what);
 }
 
 static void export_encoded(struct pipeline *p, uint8_t *body, size_t len, int rc,

@@ -49,6 +49,7 @@ struct sender {
 
     /* Per attempt. */
     char retry_after[64];
+    char error[CURL_ERROR_SIZE]; /* libcurl's detail of a failed transfer */
     uint8_t *resp;
     size_t resp_len;
     bool resp_truncated;
@@ -227,6 +228,7 @@ struct sender *send_create(const struct argus_otlp_signal *sig, enum otlp_signal
         curl_easy_setopt(e, CURLOPT_SSLCERT, sig->client_certificate);
     if (sig->client_key != NULL)
         curl_easy_setopt(e, CURLOPT_SSLKEY, sig->client_key);
+    curl_easy_setopt(e, CURLOPT_ERRORBUFFER, s->error);
     return s;
 fail:
     send_destroy(s);
@@ -303,6 +305,7 @@ static CURLcode attempt(struct sender *s, const uint8_t *body, size_t len, long 
     CURLcode code = CURLE_OK;
     *status = 0;
     s->retry_after[0] = '\0';
+    s->error[0] = '\0';
     s->resp_len = 0;
     s->resp_truncated = false;
     uint64_t now = send_now_ns();
@@ -339,6 +342,26 @@ static CURLcode attempt(struct sender *s, const uint8_t *body, size_t len, long 
     if (code == CURLE_OK)
         curl_easy_getinfo(s->easy, CURLINFO_RESPONSE_CODE, status);
     return code;
+}
+
+/* TLS failures, told apart from an absent collector (issue 14): the fix is
+ * a certificate, not starting a collector. None of them mends itself within
+ * seconds, so they are not retried within one export. */
+static bool code_is_tls(CURLcode code)
+{
+    switch (code) {
+    case CURLE_SSL_CONNECT_ERROR:
+    case CURLE_PEER_FAILED_VERIFICATION:
+    case CURLE_SSL_CERTPROBLEM:
+    case CURLE_SSL_CIPHER:
+    case CURLE_SSL_CACERT_BADFILE:
+    case CURLE_SSL_CRL_BADFILE:
+    case CURLE_SSL_ISSUER_ERROR:
+    case CURLE_SSL_PINNEDPUBKEYNOTMATCH:
+        return true;
+    default:
+        return false;
+    }
 }
 
 static bool status_retryable(long status)
@@ -407,9 +430,12 @@ void send_export(struct sender *s, const uint8_t *body, size_t len, uint64_t dea
             out->reason = status == 429 ? "http_429" : "http_5xx";
         else if (code == CURLE_OPERATION_TIMEDOUT || code == CURLE_ABORTED_BY_CALLBACK)
             out->reason = "timeout";
+        else if (code_is_tls(code))
+            out->reason = "tls";
         else
             out->reason = "unreachable";
-        if (out->attempts >= max_attempts)
+        out->detail = s->error[0] != '\0' ? s->error : curl_easy_strerror(code);
+        if (out->attempts >= max_attempts || code_is_tls(code))
             goto out;
         uint64_t delay = (uint64_t)(backoff_ms * jitter());
         uint64_t server_delay;

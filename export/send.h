@@ -9,13 +9,13 @@
  * Expect header.
  *
  * Retries: 429, 502, 503, 504 and failures without a response (connect
- * error, reset, timeout) are retried with exponential backoff (initial
- * SEND_BACKOFF_INITIAL_MS, x1.5, at most SEND_BACKOFF_MAX_MS, each delay
- * multiplied by a uniform jitter in [0.8, 1.2]); a Retry-After header
- * (seconds or HTTP-date) replaces the computed delay. Everything stays within
- * the deadline given to send_export(): a delay that would pass it ends the
- * export instead. Other 4xx/5xx drop the batch (no retry). A 200 carrying a
- * partial_success is a success; its message is logged once per sender.
+ * error, reset, timeout; not TLS failures, reason "tls") are retried with
+ * exponential backoff (initial SEND_BACKOFF_INITIAL_MS, x1.5, at most
+ * SEND_BACKOFF_MAX_MS, each delay multiplied by a uniform jitter in [0.8, 1.2]); a Retry-After
+ * header (seconds or HTTP-date) replaces the computed delay. Everything stays within the deadline
+ * given to send_export(): a delay that would pass it ends the export instead. Other 4xx/5xx drop
+ * the batch (no retry). A 200 carrying a partial_success is a success; its message is logged once
+ * per sender.
  *
  * Cutting: send_cut() (any thread, e.g. the exit path) moves the deadline to
  * a given instant and wakes the sender at once: a transfer in flight or a
@@ -50,9 +50,13 @@ enum send_result {
 struct send_outcome {
     enum send_result result;
     const char *reason; /* static label for argus_export_failures_total, NULL on OK:
-                           "unreachable", "timeout", "http_429", "http_5xx",
+                           "unreachable", "tls", "timeout", "http_429", "http_5xx",
                            "http_4xx", "cut", "internal"; the exporter adds
                            "too_large" for a batch over OTLP_MAX_BODY */
+    const char *detail; /* libcurl's words for a failure without a response
+                           (e.g. "SSL certificate problem: self-signed
+                           certificate"), owned by the sender until its next
+                           export; NULL otherwise */
     long http_status;   /* last HTTP status, 0 if none */
     unsigned attempts;
     int64_t rejected; /* partial_success rejected points/spans */

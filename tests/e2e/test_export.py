@@ -33,6 +33,10 @@ criterion of issue 3:
     hostile          (issue 14) invalid UTF-8 in every span string and a metric
                      attribute: the strict receiver accepts every export and
                      sees U+FFFD
+    tls_untrusted    (issue 14) an untrusted collector certificate: one line naming
+                     TLS and OTEL_EXPORTER_OTLP_CERTIFICATE
+    outage_twice     (issue 14) a warning for every outage and a "works again"
+                     for every recovery, not only the first
     core_symbols     libargus_core.so (next to the preload) exports argus_core_entry
                      and nothing else
 The trace cases run tests/e2e/export_harness (path in $ARGUS_EXPORT_HARNESS),
@@ -394,6 +398,53 @@ def case_health(preload, receiver_py, tmp):
     check(statuses.count("400") == 1, "a 400 was retried: %r" % statuses)
     warnings = [l for l in argus_lines(p.stderr) if l.startswith("argus: warning")]
     check(len(warnings) == 1, "expected one warning line: %r" % p.stderr)
+
+
+def case_tls_untrusted(preload, receiver_py, tmp):
+    """Issue 14: a collector whose certificate this system does not trust is
+    named as a TLS failure with the variable that fixes it, not as an absent
+    collector."""
+    _, cert, key = make_test_ca(tmp)
+    r = Receiver(receiver_py, os.path.join(tmp, "out"), tls=(cert, key))
+    try:
+        p, _ = timed_run(["sleep", "1.5"],
+                         env_for(preload, r.port, scheme="https", OTEL_METRIC_EXPORT_INTERVAL=500),
+                         6)
+    finally:
+        r.stop()
+    check(p.returncode == 0, "sleep failed: %s" % p.stderr)
+    check(r.requests() == [], "an export got through an untrusted certificate")
+    warnings = [l for l in argus_lines(p.stderr) if l.startswith("argus: warning")]
+    check(len(warnings) == 1, "expected one warning line: %r" % p.stderr)
+    check("TLS" in warnings[0] and "OTEL_EXPORTER_OTLP_CERTIFICATE" in warnings[0],
+          "the line does not name TLS and OTEL_EXPORTER_OTLP_CERTIFICATE: %r" % warnings[0])
+    check("start an OTLP/HTTP collector" not in warnings[0],
+          "an untrusted certificate reported as a missing collector: %r" % warnings[0])
+
+
+def case_outage_twice(preload, receiver_py, tmp):
+    """Issue 14: one warning per failure streak and one "works again" per
+    recovery, for every outage, not only the first."""
+    r = Receiver(receiver_py, tmp, mode="flap400")
+    try:
+        p, _ = timed_run(["sleep", "3.6"], env_for(preload, r.port, OTEL_METRIC_EXPORT_INTERVAL=700),
+                         8)
+    finally:
+        r.stop()
+    check(p.returncode == 0, "sleep failed: %s" % p.stderr)
+    with open(os.path.join(tmp, "requests.log")) as f:
+        statuses = [line.split()[2] for line in f if line.startswith("metrics")]
+    outages = sum(1 for i, s in enumerate(statuses)
+                  if s == "400" and (i == 0 or statuses[i - 1] != "400"))
+    recoveries = sum(1 for i, s in enumerate(statuses) if s == "200" and i > 0
+                     and statuses[i - 1] == "400")
+    check(outages >= 2 and recoveries >= 1, "the receiver did not flap: %r" % statuses)
+    lines = argus_lines(p.stderr)
+    said = [l for l in lines if "cannot export metrics" in l]
+    again = [l for l in lines if "exporting metrics works again" in l]
+    check(len(said) == outages, "%d outages, %d warnings: %r" % (outages, len(said), lines))
+    check(len(again) == recoveries,
+          "%d recoveries, %d 'works again': %r" % (recoveries, len(again), lines))
 
 
 def case_core_symbols(preload, receiver_py, tmp):
