@@ -1,7 +1,8 @@
 /*
  * test_resource.c - the OpenTelemetry resource: precedence of service.name,
  * OTEL_RESOURCE_ATTRIBUTES decoding (and refusing it whole when malformed),
- * and a new service.instance.id and process.pid in a forked child.
+ * a new service.instance.id and process.pid in a forked child, and bytes
+ * that are not UTF-8 replaced.
  */
 #include <check.h>
 #include <errno.h>
@@ -83,6 +84,19 @@ START_TEST(malformed_resource_attributes_are_dropped_whole)
 }
 END_TEST
 
+/* Issue 14: a percent-decoded byte that is not UTF-8 reaches every export
+ * as U+FFFD, never raw. */
+START_TEST(attribute_bytes_that_are_not_utf8_are_replaced)
+{
+    struct argus_config cfg = cfg_with(NULL, "team=a%FFb,k%C0%AF=v");
+    struct resource res;
+    ck_assert_int_eq(resource_build(&res, &cfg), 0);
+    ck_assert_str_eq(str_attr(&res, "team"), "a\xEF\xBF\xBD"
+                                             "b");
+    ck_assert_str_eq(str_attr(&res, "k\xEF\xBF\xBD\xEF\xBF\xBD"), "v");
+}
+END_TEST
+
 START_TEST(uuid_is_version_4)
 {
     struct resource r1, r2;
@@ -136,6 +150,7 @@ static Suite *resource_suite(void)
     tcase_add_test(tc, service_name_env_wins_over_resource_attributes);
     tcase_add_test(tc, service_name_falls_back_to_attributes_then_executable);
     tcase_add_test(tc, malformed_resource_attributes_are_dropped_whole);
+    tcase_add_test(tc, attribute_bytes_that_are_not_utf8_are_replaced);
     tcase_add_test(tc, uuid_is_version_4);
     tcase_add_test(tc, forked_child_gets_its_own_instance_id_and_pid);
     suite_add_tcase(s, tc);
