@@ -65,7 +65,7 @@ struct prom {
     int listen_fd; /* owned by the daemon once it runs; kept for prom_fork_child */
     unsigned port;
     struct resource resource; /* copied: the caller's may be rebuilt */
-    char scope_version[64];
+    char scope_name[64], scope_version[64];
     struct prom_text_target target;
     atomic_bool said_collect_failed, said_too_big;
 };
@@ -282,42 +282,35 @@ static bool same_socket(int fd, int keep)
            a.st_ino == b.st_ino;
 }
 
-struct prom *prom_start(const struct argus_config *cfg, struct reg *reg,
-                        const struct prom_target *target)
+/* Copies what every scrape renders besides the metrics: the caller's
+ * resource may be rebuilt (a forked child) and its strings may go. */
+static void prom_keep_target(struct prom *p, const struct prom_target *target)
 {
-    const char *host = cfg->prometheus_host ? cfg->prometheus_host : "localhost";
-    struct prom *p = calloc(1, sizeof(*p));
-    sigset_t all, old;
-    int gai_error = 0, keep = -1;
+    const struct prom_target none = {0};
+    const struct prom_target *t = target ? target : &none;
 
-    if (!p) {
-        prom_say_why(cfg, host, -ENOMEM, 0);
-        return NULL;
-    }
-    p->listen_fd = -1;
-    if (target && target->resource)
-        p->resource = *target->resource;
+    if (t->resource)
+        p->resource = *t->resource;
+    snprintf(p->scope_name, sizeof(p->scope_name), "%s",
+             t->scope_name ? t->scope_name : PROM_SCOPE_NAME);
     snprintf(p->scope_version, sizeof(p->scope_version), "%s",
-             target && target->scope_version ? target->scope_version : ARGUS_VERSION);
+             t->scope_version ? t->scope_version : ARGUS_VERSION);
     p->target = (struct prom_text_target){
-        .resource = target && target->resource ? &p->resource : NULL,
-        .scope_name = target && target->scope_name ? target->scope_name : PROM_SCOPE_NAME,
+        .resource = t->resource ? &p->resource : NULL,
+        .scope_name = p->scope_name,
         .scope_version = p->scope_version,
     };
-    p->reader = reg_reader_create(reg, ARGUS_TEMPORALITY_CUMULATIVE);
-    if (!p->reader) {
-        prom_say_why(cfg, host, -ENOMEM, 0);
-        goto fail;
-    }
-    int fd = prom_listen(host, cfg->prometheus_port, &p->port, &gai_error);
-    if (fd < 0) {
-        prom_say_why(cfg, host, fd, gai_error);
-        goto fail;
-    }
+}
+
+/* Starts MHD's thread on the listening socket fd, with every signal blocked
+ * (MHD copies the mask into its thread). Returns 0, or -EIO with fd closed. */
+static int prom_serve(struct prom *p, int fd)
+{
     /* Whether MHD closes a passed socket when it fails to start is not
      * documented; a duplicate lets us close exactly what is still open. */
-    keep = fcntl(fd, F_DUPFD_CLOEXEC, 0);
-    p->listen_fd = fd;
+    int keep = fcntl(fd, F_DUPFD_CLOEXEC, 0);
+    sigset_t all, old;
+    int rc = 0;
 
     sigfillset(&all);
     pthread_sigmask(SIG_SETMASK, &all, &old);
@@ -327,22 +320,44 @@ struct prom *prom_start(const struct argus_config *cfg, struct reg *reg,
         (unsigned)PROM_MAX_CONNECTIONS, MHD_OPTION_CONNECTION_TIMEOUT,
         (unsigned)PROM_CONNECTION_TIMEOUT_S, MHD_OPTION_END);
     pthread_sigmask(SIG_SETMASK, &old, NULL);
-    if (!p->daemon) {
-        prom_say_why(cfg, host, -EIO, 0);
+    if (p->daemon) {
+        p->listen_fd = fd;
+    } else {
         if (same_socket(fd, keep))
             close(fd);
-        p->listen_fd = -1;
-        goto fail;
+        rc = -EIO;
     }
     if (keep >= 0)
         close(keep);
-    argus_log_debug("serving Prometheus metrics at http://%s:%u/metrics", host, p->port);
+    return rc;
+}
+
+struct prom *prom_start(const struct argus_config *cfg, struct reg *reg,
+                        const struct prom_target *target)
+{
+    const char *host = cfg->prometheus_host ? cfg->prometheus_host : "localhost";
+    struct prom *p = calloc(1, sizeof(*p));
+    int gai_error = 0, rc = -ENOMEM;
+
+    if (!p)
+        goto out;
+    p->listen_fd = -1;
+    prom_keep_target(p, target);
+    p->reader = reg_reader_create(reg, ARGUS_TEMPORALITY_CUMULATIVE);
+    if (!p->reader)
+        goto out;
+    rc = prom_listen(host, cfg->prometheus_port, &p->port, &gai_error);
+    if (rc >= 0)
+        rc = prom_serve(p, rc);
+out:
+    if (rc < 0) {
+        prom_say_why(cfg, host, rc, gai_error);
+        prom_stop(p);
+        p = NULL;
+    } else {
+        argus_log_debug("serving Prometheus metrics at http://%s:%u/metrics", host, p->port);
+    }
     return p;
-fail:
-    if (keep >= 0)
-        close(keep);
-    prom_stop(p);
-    return NULL;
 }
 
 void prom_stop(struct prom *p)

@@ -281,58 +281,71 @@ static bool ends_with(const char *s, const char *suffix)
     return n >= m && strcmp(s + n - m, suffix) == 0;
 }
 
+/* The name type and TYPE word of a metric; -EINVAL for a delta sum or
+ * histogram, which would need re-accumulating (the endpoint's reader is
+ * cumulative, so only a hand-made snapshot has one). */
+static int family_type(const struct reg_metric_snapshot *m, enum prom_name_type *type,
+                       const char **word)
+{
+    bool sum = m->kind == REG_COUNTER || m->kind == REG_OBSERVABLE_COUNTER;
+
+    if ((sum || m->kind == REG_HISTOGRAM) && m->temporality == REG_TEMPORALITY_DELTA)
+        return -EINVAL;
+    if (sum) {
+        *type = m->monotonic ? PROM_NAME_MONOTONIC_COUNTER : PROM_NAME_NON_MONOTONIC_COUNTER;
+        *word = m->monotonic ? "counter" : "gauge";
+    } else if (m->kind == REG_HISTOGRAM) {
+        *type = PROM_NAME_HISTOGRAM;
+        *word = "histogram";
+    } else {
+        *type = PROM_NAME_GAUGE;
+        *word = "gauge";
+    }
+    return 0;
+}
+
+/* OpenMetrics names the family without the sample suffix: counter `x` has
+ * sample `x_total`, info `x` has sample `x_info` (an OTLP gauge of 1 is
+ * exposed as an info only when the registry says it is one and its name
+ * already ends in _info, so the sample name is the same as in text format
+ * and through the Collector). UNIT must be a suffix of the family name
+ * (OpenMetrics §4.1), or it is left out. */
+static void openmetrics_family(const struct reg_metric_snapshot *m, struct family *f)
+{
+    size_t len = strlen(f->family), ulen = strlen(f->unit);
+
+    if (strcmp(f->type, "counter") == 0 && ends_with(f->family, "_total")) {
+        len -= 6;
+        f->family[len] = '\0';
+    } else if (m->kind == REG_INFO && ends_with(f->family, "_info") && len > 5) {
+        len -= 5;
+        f->family[len] = '\0';
+        f->type = "info";
+    }
+    if (ulen > 0 &&
+        !(ends_with(f->family, f->unit) && len > ulen && f->family[len - ulen - 1] == '_'))
+        f->unit[0] = '\0';
+}
+
 static int family_of(const struct reg_metric_snapshot *m, enum prom_text_format format,
                      struct family *f)
 {
     enum prom_name_type type;
-    int rc;
+    int rc = family_type(m, &type, &f->type);
 
-    switch (m->kind) {
-    case REG_COUNTER:
-    case REG_OBSERVABLE_COUNTER:
-        /* A delta sum would need re-accumulating; our reader is cumulative. */
-        if (m->temporality == REG_TEMPORALITY_DELTA)
-            return -EINVAL;
-        type = m->monotonic ? PROM_NAME_MONOTONIC_COUNTER : PROM_NAME_NON_MONOTONIC_COUNTER;
-        f->type = m->monotonic ? "counter" : "gauge";
-        break;
-    case REG_HISTOGRAM:
-        if (m->temporality == REG_TEMPORALITY_DELTA)
-            return -EINVAL;
-        type = PROM_NAME_HISTOGRAM;
-        f->type = "histogram";
-        break;
-    case REG_GAUGE:
-    case REG_INFO:
-    default:
-        type = PROM_NAME_GAUGE;
-        f->type = "gauge";
-        break;
-    }
+    if (rc < 0)
+        goto out;
     rc = prom_name_metric(m->name, m->unit, type, f->sample, sizeof(f->sample));
     if (rc < 0)
-        return rc;
+        goto out;
     memcpy(f->family, f->sample, (size_t)rc + 1);
     if (prom_name_unit(m->unit, f->unit, sizeof(f->unit)) < 0)
         f->unit[0] = '\0';
-    if (format == PROM_TEXT_OPENMETRICS_1_0) {
-        /* OpenMetrics names the family without the sample suffix: counter
-         * `x` has sample `x_total`, info `x` has sample `x_info` (an OTLP
-         * gauge of 1 is exposed as an info only when the registry says it is
-         * one and its name already ends in _info, so the sample name is the
-         * same as in text format and through the Collector). */
-        if (strcmp(f->type, "counter") == 0 && ends_with(f->family, "_total"))
-            f->family[rc - 6] = '\0';
-        else if (m->kind == REG_INFO && ends_with(f->family, "_info") && rc > 5) {
-            f->family[rc - 5] = '\0';
-            f->type = "info";
-        }
-        /* UNIT must be a suffix of the family name (OpenMetrics §4.1). */
-        if (f->unit[0] && !(ends_with(f->family, f->unit) && strlen(f->family) > strlen(f->unit) &&
-                            f->family[strlen(f->family) - strlen(f->unit) - 1] == '_'))
-            f->unit[0] = '\0';
-    }
-    return 0;
+    if (format == PROM_TEXT_OPENMETRICS_1_0)
+        openmetrics_family(m, f);
+    rc = 0;
+out:
+    return rc;
 }
 
 static void put_header(struct prom_text_buf *b, enum prom_text_format format, const char *family,

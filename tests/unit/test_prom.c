@@ -235,6 +235,26 @@ START_TEST(stop_releases_the_port)
 }
 END_TEST
 
+START_TEST(target_is_copied_at_start)
+{
+    struct argus_config *cfg = test_config(0);
+    struct reg *r = reg_create(0, "default");
+    struct reg_metric *c = reg_counter(r, "argus_test_total", "A test counter", "", REG_NUMBER_U64);
+    char scope[16] = "mine";
+    reg_counter_add(c, REG_NO_ATTRS, 1);
+
+    struct prom *p = prom_start(cfg, r, &(struct prom_target){.scope_name = scope});
+    ck_assert_ptr_nonnull(p);
+    memcpy(scope, "gone", 5); /* the caller's buffer changes after the start */
+    char *resp = http_get(prom_port(p), "/metrics", NULL);
+    ck_assert_ptr_nonnull(strstr(resp, "otel_scope_name=\"mine\""));
+    free(resp);
+    prom_stop(p);
+    ck_assert_int_eq(reg_destroy(r), 0);
+    free(cfg);
+}
+END_TEST
+
 static Suite *prom_suite(void)
 {
     Suite *s = suite_create("prom");
@@ -244,6 +264,7 @@ static Suite *prom_suite(void)
     tcase_add_test(server, taken_port_says_one_line_naming_the_variable);
     tcase_add_test(server, server_thread_blocks_signals);
     tcase_add_test(server, stop_releases_the_port);
+    tcase_add_test(server, target_is_copied_at_start);
     suite_add_tcase(s, server);
     return s;
 }
