@@ -385,11 +385,52 @@ static void exporter_free(struct exporter *e)
     free(e);
 }
 
+/* The pipelines the configuration asks for, each with what it needs: a
+ * reader (metrics), the batch buffer (traces), an OTLP sender. gRPC is said
+ * once and leaves its signal without OTLP. Returns 0 or -ENOMEM. */
+static int pipelines_init(struct exporter *e)
+{
+    const struct argus_config *cfg = e->cfg;
+    struct pipeline *m = &e->p[OTLP_METRICS], *t = &e->p[OTLP_TRACES];
+    bool grpc_metrics = pipeline_init(e, OTLP_METRICS, cfg->metrics_exporters, &cfg->metrics);
+    bool grpc_traces =
+        pipeline_init(e, OTLP_TRACES, e->spans != NULL ? cfg->traces_exporters : 0, &cfg->traces);
+
+    if (grpc_metrics || grpc_traces)
+        argus_log_warn("OTEL_EXPORTER_OTLP_PROTOCOL=grpc is not supported (only http/protobuf); "
+                       "no %s will be sent",
+                       grpc_metrics && grpc_traces ? "metrics or spans"
+                       : grpc_metrics              ? "metrics"
+                                                   : "spans");
+    if (m->otlp || m->console) {
+        m->reader = reg_reader_create(e->reg, cfg->temporality);
+        if (m->reader == NULL)
+            return -ENOMEM;
+    }
+    if (t->otlp || t->console) {
+        e->batch_cap = cfg->bsp_max_export_batch_size ? cfg->bsp_max_export_batch_size : 512;
+        e->batch = calloc(e->batch_cap, sizeof(struct span));
+        if (e->batch == NULL)
+            return -ENOMEM;
+    }
+    for (int i = 0; i < 2; i++) {
+        if (!e->p[i].otlp)
+            continue;
+        e->p[i].sender =
+            send_create(i == OTLP_METRICS ? &cfg->metrics : &cfg->traces, (enum otlp_signal)i);
+        if (e->p[i].sender == NULL)
+            return -ENOMEM;
+    }
+    return 0;
+}
+
 struct exporter *exporter_create(const struct argus_config *cfg, struct reg *reg,
                                  struct spanq *spans, const struct resource *res,
                                  void (*thread_init)(void))
 {
     struct exporter *e = calloc(1, sizeof(*e));
+    pthread_condattr_t ca;
+
     if (e == NULL)
         return NULL;
     e->cfg = cfg;
@@ -398,47 +439,18 @@ struct exporter *exporter_create(const struct argus_config *cfg, struct reg *reg
     e->res = res;
     e->thread_init = thread_init;
     pthread_mutex_init(&e->lock, NULL);
-    pthread_condattr_t ca;
+    /* Deadlines are CLOCK_MONOTONIC: a wall-clock jump must not stretch them. */
     pthread_condattr_init(&ca);
     pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
     pthread_cond_init(&e->cond, &ca);
     pthread_condattr_destroy(&ca);
     e->failures = reg_counter(reg, "argus_export_failures_total", "Exports that failed, by reason",
                               "{export}", REG_NUMBER_U64);
-
-    bool grpc_metrics = pipeline_init(e, OTLP_METRICS, cfg->metrics_exporters, &cfg->metrics);
-    bool grpc_traces =
-        pipeline_init(e, OTLP_TRACES, spans != NULL ? cfg->traces_exporters : 0, &cfg->traces);
-    if (grpc_metrics || grpc_traces)
-        argus_log_warn("OTEL_EXPORTER_OTLP_PROTOCOL=grpc is not supported (only http/protobuf); "
-                       "no %s will be sent",
-                       grpc_metrics && grpc_traces ? "metrics or spans"
-                       : grpc_metrics              ? "metrics"
-                                                   : "spans");
-    struct pipeline *m = &e->p[OTLP_METRICS], *t = &e->p[OTLP_TRACES];
-    if (m->otlp || m->console) {
-        m->reader = reg_reader_create(reg, cfg->temporality);
-        if (m->reader == NULL)
-            goto fail;
-    }
-    if (t->otlp || t->console) {
-        e->batch_cap = cfg->bsp_max_export_batch_size ? cfg->bsp_max_export_batch_size : 512;
-        e->batch = calloc(e->batch_cap, sizeof(struct span));
-        if (e->batch == NULL)
-            goto fail;
-    }
-    for (int i = 0; i < 2; i++) {
-        if (e->p[i].otlp) {
-            e->p[i].sender =
-                send_create(i == OTLP_METRICS ? &cfg->metrics : &cfg->traces, (enum otlp_signal)i);
-            if (e->p[i].sender == NULL)
-                goto fail;
-        }
+    if (pipelines_init(e) != 0) {
+        exporter_free(e);
+        e = NULL;
     }
     return e;
-fail:
-    exporter_free(e);
-    return NULL;
 }
 
 int exporter_start(struct exporter *e)
