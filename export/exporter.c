@@ -153,22 +153,14 @@ static void console_spans(const struct span *spans, unsigned n)
 
 /* ---- one export ------------------------------------------------------------ */
 
-static void record_outcome(struct pipeline *p, const struct send_outcome *o)
+/* The one line of a failure streak, naming the variable to fix: the URL
+ * itself is not echoed, since it may carry credentials. */
+static void say_failing(struct pipeline *p, const struct send_outcome *o, const char *what)
 {
-    const char *what = p->signal == OTLP_METRICS ? "metrics" : "spans";
-    if (o->result == SEND_OK) {
-        if (!atomic_exchange(&p->healthy, true))
-            argus_log_info("exporting %s works again", what);
-        return;
-    }
-    reg_counter_add(p->e->failures, REG_ATTRS({"reason", o->reason}), 1);
-    if (o->result == SEND_CUT)
-        return; /* shutdown, not a collector fault */
-    atomic_store(&p->healthy, false);
-    /* One line per failure streak, naming the variable to fix: the URL itself
-     * is not echoed, since it may carry credentials. */
-    const char *var = p->signal == OTLP_METRICS ? "OTEL_EXPORTER_OTLP_METRICS_ENDPOINT"
-                                                : "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT";
+    bool metrics = p->signal == OTLP_METRICS;
+    const char *var =
+        metrics ? "OTEL_EXPORTER_OTLP_METRICS_ENDPOINT" : "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT";
+
     if (o->http_status != 0)
         argus_log_once(&p->said_failing, ARGUS_LOG_WARN,
                        "cannot export %s: the collector answered HTTP %ld (%s); %s; check that "
@@ -176,12 +168,41 @@ static void record_outcome(struct pipeline *p, const struct send_outcome *o)
                        "OTEL_EXPORTER_OTLP_HEADERS carries what it requires",
                        what, o->http_status, o->reason,
                        o->result == SEND_DROPPED ? "batch dropped" : "will retry next time", var);
+    else if (o->reason != NULL && strcmp(o->reason, "tls") == 0)
+        argus_log_once(&p->said_failing, ARGUS_LOG_WARN,
+                       "cannot export %s: TLS with the collector failed (%s); will retry next "
+                       "time; if the collector's certificate is not signed by a CA this system "
+                       "trusts, give that CA's PEM file in OTEL_EXPORTER_OTLP_CERTIFICATE (or "
+                       "OTEL_EXPORTER_OTLP_%s_CERTIFICATE)",
+                       what, o->detail != NULL ? o->detail : "no detail",
+                       metrics ? "METRICS" : "TRACES");
     else
         argus_log_once(&p->said_failing, ARGUS_LOG_WARN,
                        "cannot export %s: collector %s after %u attempt(s); will keep trying; "
                        "start an OTLP/HTTP collector there or point OTEL_EXPORTER_OTLP_ENDPOINT "
                        "(or %s) at one (default http://localhost:4318)",
                        what, o->reason, o->attempts, var);
+}
+
+/* Health and the log follow failure streaks: one line when a streak starts,
+ * one when it ends, and the next streak is said again (issue 14: the flag
+ * was never reset, so a second outage was silent and its recovery printed
+ * "works again" alone). */
+static void record_outcome(struct pipeline *p, const struct send_outcome *o)
+{
+    const char *what = p->signal == OTLP_METRICS ? "metrics" : "spans";
+
+    if (o->result == SEND_OK) {
+        atomic_store(&p->healthy, true);
+        if (atomic_exchange(&p->said_failing, false))
+            argus_log_info("exporting %s works again", what);
+        return;
+    }
+    reg_counter_add(p->e->failures, REG_ATTRS({"reason", o->reason}), 1);
+    if (o->result == SEND_CUT)
+        return; /* shutdown, not a collector fault */
+    atomic_store(&p->healthy, false);
+    say_failing(p, o, what);
 }
 
 static void export_encoded(struct pipeline *p, uint8_t *body, size_t len, int rc,
@@ -351,11 +372,65 @@ static bool pipeline_init(struct exporter *e, enum otlp_signal signal, unsigned 
     return false;
 }
 
+/* exporter_create's failure path: no thread has started yet. */
+static void exporter_free(struct exporter *e)
+{
+    for (int i = 0; i < 2; i++) {
+        send_destroy(e->p[i].sender);
+        reg_reader_destroy(e->p[i].reader);
+    }
+    free(e->batch);
+    pthread_mutex_destroy(&e->lock);
+    pthread_cond_destroy(&e->cond);
+    free(e);
+}
+
+/* The pipelines the configuration asks for, each with what it needs: a
+ * reader (metrics), the batch buffer (traces), an OTLP sender. gRPC is said
+ * once and leaves its signal without OTLP. Returns 0 or -ENOMEM. */
+static int pipelines_init(struct exporter *e)
+{
+    const struct argus_config *cfg = e->cfg;
+    struct pipeline *m = &e->p[OTLP_METRICS], *t = &e->p[OTLP_TRACES];
+    bool grpc_metrics = pipeline_init(e, OTLP_METRICS, cfg->metrics_exporters, &cfg->metrics);
+    bool grpc_traces =
+        pipeline_init(e, OTLP_TRACES, e->spans != NULL ? cfg->traces_exporters : 0, &cfg->traces);
+
+    if (grpc_metrics || grpc_traces)
+        argus_log_warn("OTEL_EXPORTER_OTLP_PROTOCOL=grpc is not supported (only http/protobuf); "
+                       "no %s will be sent",
+                       grpc_metrics && grpc_traces ? "metrics or spans"
+                       : grpc_metrics              ? "metrics"
+                                                   : "spans");
+    if (m->otlp || m->console) {
+        m->reader = reg_reader_create(e->reg, cfg->temporality);
+        if (m->reader == NULL)
+            return -ENOMEM;
+    }
+    if (t->otlp || t->console) {
+        e->batch_cap = cfg->bsp_max_export_batch_size ? cfg->bsp_max_export_batch_size : 512;
+        e->batch = calloc(e->batch_cap, sizeof(struct span));
+        if (e->batch == NULL)
+            return -ENOMEM;
+    }
+    for (int i = 0; i < 2; i++) {
+        if (!e->p[i].otlp)
+            continue;
+        e->p[i].sender =
+            send_create(i == OTLP_METRICS ? &cfg->metrics : &cfg->traces, (enum otlp_signal)i);
+        if (e->p[i].sender == NULL)
+            return -ENOMEM;
+    }
+    return 0;
+}
+
 struct exporter *exporter_create(const struct argus_config *cfg, struct reg *reg,
                                  struct spanq *spans, const struct resource *res,
                                  void (*thread_init)(void))
 {
     struct exporter *e = calloc(1, sizeof(*e));
+    pthread_condattr_t ca;
+
     if (e == NULL)
         return NULL;
     e->cfg = cfg;
@@ -364,47 +439,18 @@ struct exporter *exporter_create(const struct argus_config *cfg, struct reg *reg
     e->res = res;
     e->thread_init = thread_init;
     pthread_mutex_init(&e->lock, NULL);
-    pthread_condattr_t ca;
+    /* Deadlines are CLOCK_MONOTONIC: a wall-clock jump must not stretch them. */
     pthread_condattr_init(&ca);
     pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
     pthread_cond_init(&e->cond, &ca);
     pthread_condattr_destroy(&ca);
     e->failures = reg_counter(reg, "argus_export_failures_total", "Exports that failed, by reason",
                               "{export}", REG_NUMBER_U64);
-
-    bool grpc_metrics = pipeline_init(e, OTLP_METRICS, cfg->metrics_exporters, &cfg->metrics);
-    bool grpc_traces =
-        pipeline_init(e, OTLP_TRACES, spans != NULL ? cfg->traces_exporters : 0, &cfg->traces);
-    if (grpc_metrics || grpc_traces)
-        argus_log_warn("OTEL_EXPORTER_OTLP_PROTOCOL=grpc is not supported (only http/protobuf); "
-                       "no %s will be sent",
-                       grpc_metrics && grpc_traces ? "metrics or spans"
-                       : grpc_metrics              ? "metrics"
-                                                   : "spans");
-    struct pipeline *m = &e->p[OTLP_METRICS], *t = &e->p[OTLP_TRACES];
-    if (m->otlp || m->console) {
-        m->reader = reg_reader_create(reg, cfg->temporality);
-        if (m->reader == NULL)
-            goto fail;
-    }
-    if (t->otlp || t->console) {
-        e->batch_cap = cfg->bsp_max_export_batch_size ? cfg->bsp_max_export_batch_size : 512;
-        e->batch = calloc(e->batch_cap, sizeof(struct span));
-        if (e->batch == NULL)
-            goto fail;
-    }
-    for (int i = 0; i < 2; i++) {
-        if (e->p[i].otlp) {
-            e->p[i].sender =
-                send_create(i == OTLP_METRICS ? &cfg->metrics : &cfg->traces, (enum otlp_signal)i);
-            if (e->p[i].sender == NULL)
-                goto fail;
-        }
+    if (pipelines_init(e) != 0) {
+        exporter_free(e);
+        e = NULL;
     }
     return e;
-fail:
-    exporter_destroy(e, 0);
-    return NULL;
 }
 
 int exporter_start(struct exporter *e)
@@ -476,30 +522,6 @@ void exporter_shutdown(struct exporter *e, uint32_t timeout_ms)
             e->p[i].running = false;
         }
     }
-}
-
-void exporter_abandon(struct exporter *e)
-{
-    (void)e; /* deliberately leaked: see exporter.h */
-}
-
-void exporter_destroy(struct exporter *e, uint32_t timeout_ms)
-{
-    if (e == NULL)
-        return;
-    exporter_shutdown(e, timeout_ms);
-    for (int i = 0; i < 2; i++) {
-        if (e->p[i].running)
-            return; /* a thread still holds it: leak rather than free under it */
-    }
-    for (int i = 0; i < 2; i++) {
-        send_destroy(e->p[i].sender);
-        reg_reader_destroy(e->p[i].reader);
-    }
-    free(e->batch);
-    pthread_mutex_destroy(&e->lock);
-    pthread_cond_destroy(&e->cond);
-    free(e);
 }
 
 bool exporter_healthy(const struct exporter *e, enum otlp_signal signal)

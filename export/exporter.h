@@ -18,9 +18,10 @@
  * exporter_shutdown() is the bounded final flush: it cuts any export in flight
  * (never awaits it), has each thread export once more, and returns when they
  * are done or timeout_ms has passed, whichever is first. Safe to call twice.
- * exporter_abandon() is for a forked child: it forgets the parent's threads
- * and handles without touching them (a curl handle shares the parent's
- * keep-alive socket), leaking them on purpose.
+ * The exporter is never freed: exporter_shutdown() is its end, at the exit of
+ * the process. A forked child simply forgets the pointer, leaking the
+ * parent's threads and handles on purpose (a curl handle shares the parent's
+ * keep-alive socket, so touching it in the child would disturb the parent).
  *
  * Threads: create/start/shutdown from any one Argus thread at a time (the
  * exit path included). The registry, span queue, resource and config are
@@ -49,9 +50,6 @@ struct exporter *exporter_create(const struct argus_config *cfg, struct reg *reg
 /* 0 or a negative errno (a thread could not start; the other may run). */
 int exporter_start(struct exporter *e);
 void exporter_shutdown(struct exporter *e, uint32_t timeout_ms);
-void exporter_abandon(struct exporter *e);
-/* Stops (bounded by timeout_ms) and frees. For tests and orderly teardown. */
-void exporter_destroy(struct exporter *e, uint32_t timeout_ms);
 
 /* False while the last export of that signal failed; true before the first. */
 bool exporter_healthy(const struct exporter *e, enum otlp_signal signal);

@@ -98,16 +98,6 @@ static KeyValue *kv_bool(struct arena *a, const char *key, bool value)
     return kv;
 }
 
-static KeyValue *kv_double(struct arena *a, const char *key, double value)
-{
-    KeyValue *kv = kv_new(a, key);
-    if (kv != NULL) {
-        kv->value->value_case = OPENTELEMETRY__PROTO__COMMON__V1__ANY_VALUE__VALUE_DOUBLE_VALUE;
-        kv->value->double_value = value;
-    }
-    return kv;
-}
-
 static Resource *resource_msg(struct arena *a, const struct resource *res)
 {
     Resource *r = arena_alloc(a, sizeof(*r));
@@ -226,67 +216,96 @@ static HistogramDataPoint *histogram_point(struct arena *a, const struct reg_met
     return dp;
 }
 
+/* Each of the three below fills msg's data (its oneof) from the snapshot;
+ * false when the arena ran out. */
+static bool histogram_data(struct arena *a, const struct reg_metric_snapshot *m, Metric *msg)
+{
+    Histogram *h = arena_alloc(a, sizeof(*h));
+    HistogramDataPoint **dps = arena_calloc(a, m->n_points, sizeof(*dps));
+    if (h == NULL || dps == NULL)
+        return false;
+    opentelemetry__proto__metrics__v1__histogram__init(h);
+    for (size_t i = 0; i < m->n_points; i++) {
+        dps[i] = histogram_point(a, m, &m->points[i]);
+        if (dps[i] == NULL)
+            return false;
+    }
+    h->data_points = dps;
+    h->n_data_points = m->n_points;
+    h->aggregation_temporality =
+        (Opentelemetry__Proto__Metrics__V1__AggregationTemporality)m->temporality;
+    msg->data_case = OPENTELEMETRY__PROTO__METRICS__V1__METRIC__DATA_HISTOGRAM;
+    msg->histogram = h;
+    return true;
+}
+
+static NumberDataPoint **number_points(struct arena *a, const struct reg_metric_snapshot *m)
+{
+    NumberDataPoint **dps = arena_calloc(a, m->n_points, sizeof(*dps));
+    for (size_t i = 0; dps != NULL && i < m->n_points; i++) {
+        dps[i] = number_point(a, m, &m->points[i]);
+        if (dps[i] == NULL)
+            return NULL;
+    }
+    return dps;
+}
+
+static bool sum_data(struct arena *a, const struct reg_metric_snapshot *m, Metric *msg)
+{
+    Sum *s = arena_alloc(a, sizeof(*s));
+    NumberDataPoint **dps = number_points(a, m);
+    if (s == NULL || dps == NULL)
+        return false;
+    opentelemetry__proto__metrics__v1__sum__init(s);
+    s->data_points = dps;
+    s->n_data_points = m->n_points;
+    s->aggregation_temporality =
+        (Opentelemetry__Proto__Metrics__V1__AggregationTemporality)m->temporality;
+    s->is_monotonic = m->monotonic;
+    msg->data_case = OPENTELEMETRY__PROTO__METRICS__V1__METRIC__DATA_SUM;
+    msg->sum = s;
+    return true;
+}
+
+static bool gauge_data(struct arena *a, const struct reg_metric_snapshot *m, Metric *msg)
+{
+    Gauge *g = arena_alloc(a, sizeof(*g));
+    NumberDataPoint **dps = number_points(a, m);
+    if (g == NULL || dps == NULL)
+        return false;
+    opentelemetry__proto__metrics__v1__gauge__init(g);
+    g->data_points = dps;
+    g->n_data_points = m->n_points;
+    msg->data_case = OPENTELEMETRY__PROTO__METRICS__V1__METRIC__DATA_GAUGE;
+    msg->gauge = g;
+    return true;
+}
+
 static Metric *metric_msg(struct arena *a, const struct reg_metric_snapshot *m)
 {
     Metric *msg = arena_alloc(a, sizeof(*msg));
+    bool ok = false;
+
     if (msg == NULL)
         return NULL;
     opentelemetry__proto__metrics__v1__metric__init(msg);
     msg->name = (char *)m->name;
     msg->description = (char *)m->description;
     msg->unit = (char *)m->unit;
-
-    if (m->kind == REG_HISTOGRAM) {
-        Histogram *h = arena_alloc(a, sizeof(*h));
-        HistogramDataPoint **dps = arena_calloc(a, m->n_points, sizeof(*dps));
-        if (h == NULL || dps == NULL)
-            return NULL;
-        opentelemetry__proto__metrics__v1__histogram__init(h);
-        for (size_t i = 0; i < m->n_points; i++) {
-            dps[i] = histogram_point(a, m, &m->points[i]);
-            if (dps[i] == NULL)
-                return NULL;
-        }
-        h->data_points = dps;
-        h->n_data_points = m->n_points;
-        h->aggregation_temporality =
-            (Opentelemetry__Proto__Metrics__V1__AggregationTemporality)m->temporality;
-        msg->data_case = OPENTELEMETRY__PROTO__METRICS__V1__METRIC__DATA_HISTOGRAM;
-        msg->histogram = h;
-        return msg;
+    switch (m->kind) {
+    case REG_HISTOGRAM:
+        ok = histogram_data(a, m, msg);
+        break;
+    case REG_COUNTER:
+    case REG_OBSERVABLE_COUNTER:
+        ok = sum_data(a, m, msg);
+        break;
+    case REG_GAUGE:
+    case REG_INFO:
+        ok = gauge_data(a, m, msg);
+        break;
     }
-
-    NumberDataPoint **dps = arena_calloc(a, m->n_points, sizeof(*dps));
-    if (dps == NULL)
-        return NULL;
-    for (size_t i = 0; i < m->n_points; i++) {
-        dps[i] = number_point(a, m, &m->points[i]);
-        if (dps[i] == NULL)
-            return NULL;
-    }
-    if (m->kind == REG_COUNTER || m->kind == REG_OBSERVABLE_COUNTER) {
-        Sum *s = arena_alloc(a, sizeof(*s));
-        if (s == NULL)
-            return NULL;
-        opentelemetry__proto__metrics__v1__sum__init(s);
-        s->data_points = dps;
-        s->n_data_points = m->n_points;
-        s->aggregation_temporality =
-            (Opentelemetry__Proto__Metrics__V1__AggregationTemporality)m->temporality;
-        s->is_monotonic = m->monotonic;
-        msg->data_case = OPENTELEMETRY__PROTO__METRICS__V1__METRIC__DATA_SUM;
-        msg->sum = s;
-    } else {
-        Gauge *g = arena_alloc(a, sizeof(*g));
-        if (g == NULL)
-            return NULL;
-        opentelemetry__proto__metrics__v1__gauge__init(g);
-        g->data_points = dps;
-        g->n_data_points = m->n_points;
-        msg->data_case = OPENTELEMETRY__PROTO__METRICS__V1__METRIC__DATA_GAUGE;
-        msg->gauge = g;
-    }
-    return msg;
+    return ok ? msg : NULL;
 }
 
 int otlp_encode_metrics(const struct reg_snapshot *snap, const struct resource *res, uint8_t **out,
@@ -348,10 +367,6 @@ static KeyValue *span_kv(struct arena *a, const struct span *s, const struct spa
     }
     case SPAN_ATTR_INT:
         return kv_int(a, sa->key, sa->v.i);
-    case SPAN_ATTR_BOOL:
-        return kv_bool(a, sa->key, sa->v.b);
-    case SPAN_ATTR_DOUBLE:
-        return kv_double(a, sa->key, sa->v.d);
     }
     return NULL;
 }

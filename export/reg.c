@@ -28,6 +28,7 @@
 #include "reg.h"
 
 #include "arena.h"
+#include "text.h"
 
 #include <errno.h>
 #include <math.h>
@@ -46,10 +47,7 @@ struct reg_series {
     struct reg_attr attrs[REG_MAX_ATTRS];
     uint64_t start_ns;     /* first measurement (sync) */
     uint64_t observed_gen; /* async: collection generation of the last observation */
-    union {
-        uint64_t u64;
-        double dbl;
-    } value;
+    union reg_value value;
     uint64_t count;
     double sum;
     double min[REG_SLOTS];
@@ -94,10 +92,7 @@ struct reg {
 /* What a delta reader remembers of one series. */
 struct prev_point {
     bool seen;
-    union {
-        uint64_t u64;
-        double dbl;
-    } value;
+    union reg_value value;
     uint64_t count;
     double sum;
     uint64_t buckets[REG_MAX_BOUNDS + 1];
@@ -137,12 +132,16 @@ static uint64_t now_realtime_ns(void)
 
 struct norm_attrs {
     unsigned n;
-    struct reg_attr a[REG_MAX_ATTRS];
-    size_t len[REG_MAX_ATTRS]; /* value lengths after truncation */
+    struct reg_attr a[REG_MAX_ATTRS]; /* values point into text */
+    size_t len[REG_MAX_ATTRS];
+    char text[REG_MAX_ATTRS][REG_VALUE_MAX]; /* in arrival order, never moved */
 };
 
 /* Sorts by key, drops NULL keys/values and repeated keys (the first wins), and
- * keeps room for `cluster`. */
+ * keeps room for `cluster`. Values come from the wire (command names, route
+ * templates, error types), so this is where they become valid UTF-8 and
+ * bounded (text.h): before hashing, so two values that differ only in
+ * invalid bytes share one series, and no series ever holds a bad byte. */
 static void attrs_normalize(const struct reg_attr *in, unsigned n_in, struct norm_attrs *out)
 {
     out->n = 0;
@@ -163,8 +162,8 @@ static void attrs_normalize(const struct reg_attr *in, unsigned n_in, struct nor
             continue;
         memmove(&out->a[pos + 1], &out->a[pos], (out->n - pos) * sizeof(out->a[0]));
         memmove(&out->len[pos + 1], &out->len[pos], (out->n - pos) * sizeof(out->len[0]));
-        out->a[pos] = in[i];
-        out->len[pos] = strnlen(in[i].value, REG_VALUE_MAX - 1);
+        out->len[pos] = text_copy(out->text[out->n], REG_VALUE_MAX, in[i].value);
+        out->a[pos] = (struct reg_attr){in[i].key, out->text[out->n]};
         out->n++;
     }
 }
@@ -321,8 +320,11 @@ struct reg *reg_create(uint32_t max_series, const char *cluster)
     pthread_mutex_init(&r->lock, NULL);
     pthread_mutex_init(&r->collect_lock, NULL);
     r->max_series = max_series == 0 ? REG_DEFAULT_MAX_SERIES : max_series < 2 ? 2 : max_series;
-    r->cluster = strdup(cluster != NULL ? cluster : "default");
+    /* cluster is a label on every series: valid UTF-8 like any value. */
+    r->cluster = malloc(REG_VALUE_MAX);
     r->created_ns = now_realtime_ns();
+    if (r->cluster != NULL)
+        text_copy(r->cluster, REG_VALUE_MAX, cluster != NULL ? cluster : "default");
     if (r->cluster == NULL) {
         reg_destroy(r);
         return NULL;
@@ -456,22 +458,29 @@ struct reg_metric *reg_histogram(struct reg *r, const char *name, const char *de
     return metric_define(r, name, description, unit, &shape);
 }
 
+/* Gauges and observable counters: defined alike, told apart by kind. */
+static struct reg_metric *async_define(struct reg *r, enum reg_kind kind, const char *name,
+                                       const char *description, const char *unit,
+                                       enum reg_number number, unsigned flags, reg_observe_fn fn,
+                                       void *arg)
+{
+    const struct metric_shape shape = {
+        .kind = kind, .number = number, .flags = flags, .fn = fn, .fn_arg = arg};
+    return fn != NULL ? metric_define(r, name, description, unit, &shape) : NULL;
+}
+
 struct reg_metric *reg_gauge(struct reg *r, const char *name, const char *description,
                              const char *unit, enum reg_number number, unsigned flags,
                              reg_observe_fn fn, void *arg)
 {
-    const struct metric_shape shape = {
-        .kind = REG_GAUGE, .number = number, .flags = flags, .fn = fn, .fn_arg = arg};
-    return fn != NULL ? metric_define(r, name, description, unit, &shape) : NULL;
+    return async_define(r, REG_GAUGE, name, description, unit, number, flags, fn, arg);
 }
 
 struct reg_metric *reg_observable_counter(struct reg *r, const char *name, const char *description,
                                           const char *unit, enum reg_number number, unsigned flags,
                                           reg_observe_fn fn, void *arg)
 {
-    const struct metric_shape shape = {
-        .kind = REG_OBSERVABLE_COUNTER, .number = number, .flags = flags, .fn = fn, .fn_arg = arg};
-    return fn != NULL ? metric_define(r, name, description, unit, &shape) : NULL;
+    return async_define(r, REG_OBSERVABLE_COUNTER, name, description, unit, number, flags, fn, arg);
 }
 
 struct reg_metric *reg_info(struct reg *r, const char *name, const char *description)
@@ -482,35 +491,19 @@ struct reg_metric *reg_info(struct reg *r, const char *name, const char *descrip
 
 /* ---- recording ----------------------------------------------------------- */
 
-static void counter_add(struct reg_metric *m, const struct reg_attr *attrs, unsigned n_attrs,
-                        uint64_t u, double d, bool is_double)
+void reg_counter_add(struct reg_metric *m, const struct reg_attr *attrs, unsigned n_attrs,
+                     uint64_t value)
 {
     if (m == NULL || m->kind != REG_COUNTER)
-        return;
-    if (is_double && !(isfinite(d) && d >= 0))
         return;
     uint64_t now = now_realtime_ns();
     pthread_mutex_lock(&m->reg->lock);
     struct reg_series *s = series_get_unlocked(m, attrs, n_attrs, now);
-    if (s != NULL) {
-        if (m->number == REG_NUMBER_U64)
-            s->value.u64 += is_double ? (uint64_t)d : u;
-        else
-            s->value.dbl += is_double ? d : (double)u;
-    }
+    if (s != NULL && m->number == REG_NUMBER_U64)
+        s->value.u64 += value;
+    else if (s != NULL)
+        s->value.dbl += (double)value;
     pthread_mutex_unlock(&m->reg->lock);
-}
-
-void reg_counter_add(struct reg_metric *m, const struct reg_attr *attrs, unsigned n_attrs,
-                     uint64_t value)
-{
-    counter_add(m, attrs, n_attrs, value, 0, false);
-}
-
-void reg_counter_add_double(struct reg_metric *m, const struct reg_attr *attrs, unsigned n_attrs,
-                            double value)
-{
-    counter_add(m, attrs, n_attrs, 0, value, true);
 }
 
 /* The bucket of v: the first i with v <= bounds[i], else the last (+Inf). */
@@ -611,6 +604,17 @@ void reg_observe_u64(struct reg_observer *obs, const struct reg_attr *attrs, uns
 
 /* ---- readers -------------------------------------------------------------- */
 
+/* Starts min/max slot afresh for every series of the given metrics. */
+static void slot_reset_unlocked(struct reg_metric *const *metrics, unsigned n, unsigned slot)
+{
+    for (unsigned i = 0; i < n; i++) {
+        for (uint32_t j = 0; j < metrics[i]->n_series; j++) {
+            metrics[i]->series[j]->min[slot] = INFINITY;
+            metrics[i]->series[j]->max[slot] = -INFINITY;
+        }
+    }
+}
+
 struct reg_reader *reg_reader_create(struct reg *r, enum argus_temporality pref)
 {
     if (r == NULL)
@@ -627,13 +631,7 @@ struct reg_reader *reg_reader_create(struct reg *r, enum argus_temporality pref)
             if (!r->delta_slot_used[i]) {
                 r->delta_slot_used[i] = true;
                 rd->slot = i;
-                /* Start this slot's min/max afresh. */
-                for (unsigned k = 0; k < r->n_metrics; k++) {
-                    for (uint32_t j = 0; j < r->metrics[k]->n_series; j++) {
-                        r->metrics[k]->series[j]->min[i] = INFINITY;
-                        r->metrics[k]->series[j]->max[i] = -INFINITY;
-                    }
-                }
+                slot_reset_unlocked(r->metrics, r->n_metrics, i);
             }
         }
         if (rd->slot == 0) {
@@ -747,200 +745,299 @@ struct staged {
     struct prev_point next;
 };
 
-static int collect_metric_unlocked(struct reg_reader *rd, struct reg_snapshot_impl *snap,
-                                   struct reg_metric *m, uint64_t gen, uint64_t now,
-                                   struct reg_metric_snapshot *out, struct staged **staged,
-                                   size_t *n_staged, size_t *cap_staged)
+/* One reader's collection in progress (under reg->lock): where points go and
+ * what a delta reader will remember if it succeeds. */
+struct collection {
+    struct reg_reader *rd;
+    struct reg_snapshot_impl *snap;
+    uint64_t gen; /* observations of this generation are this collection's */
+    uint64_t now;
+    struct staged *staged;
+    size_t n_staged, cap_staged;
+};
+
+/* What a point of one series needs besides the series itself. */
+struct point_ctx {
+    const struct collection *c;
+    const struct reg_metric *m;
+    bool delta;
+    uint64_t interval_start; /* delta points and gauges start here */
+    struct prev_point *prev; /* delta: what the reader saw last time */
+    struct prev_point *next; /* delta: what it will remember */
+};
+
+/* Each of the point functions below fills p from s and returns 1 when the
+ * point is reported, 0 when a delta reader has nothing new to report, or
+ * -ENOMEM. */
+
+/* Gauges and infos: the value now, over the reader's interval. */
+static int gauge_point(const struct point_ctx *x, const struct reg_series *s, struct reg_point *p)
 {
-    enum reg_temporality t = temporality_for(rd, m->kind);
-    bool delta = t == REG_TEMPORALITY_DELTA;
-    bool is_async = m->kind == REG_GAUGE || m->kind == REG_OBSERVABLE_COUNTER;
-    if (delta && reader_reserve(rd, m) != 0)
+    memcpy(&p->value, &s->value, sizeof(p->value));
+    p->start_ns = x->interval_start;
+    return 1;
+}
+
+/* Counters and observable counters. A cumulative point starts at the
+ * series' first measurement (counter) or the definition (observable); a delta
+ * point is the increase since the reader's previous collection, and an
+ * observable count that went down was reset, so it is reported whole. A
+ * counter that did not move has no delta point. */
+static int sum_point(const struct point_ctx *x, const struct reg_series *s, struct reg_point *p)
+{
+    const struct reg_metric *m = x->m;
+    bool sync = m->kind == REG_COUNTER;
+
+    memcpy(&p->value, &s->value, sizeof(p->value));
+    p->start_ns = sync ? s->start_ns : m->defined_ns;
+    if (!x->delta)
+        return 1;
+    memcpy(&x->next->value, &s->value, sizeof(x->next->value));
+    p->start_ns = x->interval_start;
+    if (m->number == REG_NUMBER_U64) {
+        uint64_t before = x->prev->seen ? x->prev->value.u64 : 0;
+        p->value.u64 = s->value.u64 >= before ? s->value.u64 - before : s->value.u64;
+        return !(sync && p->value.u64 == 0);
+    }
+    double before = x->prev->seen ? x->prev->value.dbl : 0;
+    p->value.dbl = s->value.dbl >= before ? s->value.dbl - before : s->value.dbl;
+    return !(sync && s->value.dbl == before);
+}
+
+/* Histograms: buckets copied into the snapshot, min/max from this reader's
+ * slot; a delta point subtracts what the reader saw and is left out when
+ * nothing was recorded since. */
+static int histogram_point(const struct point_ctx *x, const struct reg_series *s,
+                           struct reg_point *p)
+{
+    const struct reg_metric *m = x->m;
+    size_t n_buckets = m->n_bounds + 1;
+    uint64_t *buckets = arena_alloc(&x->c->snap->arena, n_buckets * sizeof(uint64_t));
+
+    if (buckets == NULL)
         return -ENOMEM;
+    memcpy(buckets, s->buckets, n_buckets * sizeof(uint64_t));
+    p->bucket_counts = buckets;
+    p->count = s->count;
+    p->sum = s->sum;
+    p->min = s->min[x->c->rd->slot];
+    p->max = s->max[x->c->rd->slot];
+    p->start_ns = s->start_ns;
+    if (!x->delta)
+        return 1;
+    x->next->count = s->count;
+    x->next->sum = s->sum;
+    memcpy(x->next->buckets, s->buckets, n_buckets * sizeof(uint64_t));
+    if (x->prev->seen) {
+        p->count -= x->prev->count;
+        p->sum -= x->prev->sum;
+        for (size_t b = 0; b < n_buckets; b++)
+            buckets[b] -= x->prev->buckets[b];
+    }
+    p->start_ns = x->interval_start;
+    return p->count != 0;
+}
+
+static int kind_point(const struct point_ctx *x, const struct reg_series *s, struct reg_point *p)
+{
+    switch (x->m->kind) {
+    case REG_COUNTER:
+    case REG_OBSERVABLE_COUNTER:
+        return sum_point(x, s, p);
+    case REG_HISTOGRAM:
+        return histogram_point(x, s, p);
+    case REG_GAUGE:
+    case REG_INFO:
+        break;
+    }
+    return gauge_point(x, s, p);
+}
+
+/* The metric's own fields, copied into the snapshot. */
+static int describe_metric(struct collection *c, const struct reg_metric *m,
+                           struct reg_metric_snapshot *out)
+{
+    struct arena *a = &c->snap->arena;
 
     memset(out, 0, sizeof(*out));
     out->kind = m->kind;
     out->number = m->number;
-    out->temporality = t;
+    out->temporality = temporality_for(c->rd, m->kind);
     out->monotonic = m->kind == REG_COUNTER || m->kind == REG_OBSERVABLE_COUNTER;
-    out->name = arena_strdup(&snap->arena, m->name);
-    out->description = arena_strdup(&snap->arena, m->description);
-    out->unit = arena_strdup(&snap->arena, m->unit);
+    out->name = arena_strdup(a, m->name);
+    out->description = arena_strdup(a, m->description);
+    out->unit = arena_strdup(a, m->unit);
     if (out->name == NULL || out->description == NULL || out->unit == NULL)
         return -ENOMEM;
-    if (m->kind == REG_HISTOGRAM) {
-        double *b = arena_alloc(&snap->arena, (m->n_bounds ? m->n_bounds : 1) * sizeof(double));
-        if (b == NULL)
-            return -ENOMEM;
-        memcpy(b, m->bounds, m->n_bounds * sizeof(double));
-        out->bounds = b;
-        out->n_bounds = m->n_bounds;
-    }
-    if (m->n_series == 0)
+    if (m->kind != REG_HISTOGRAM)
         return 0;
-    struct reg_point *points = arena_alloc(&snap->arena, m->n_series * sizeof(*points));
-    if (points == NULL)
+    double *b = arena_alloc(a, (m->n_bounds ? m->n_bounds : 1) * sizeof(double));
+    if (b == NULL)
         return -ENOMEM;
-    if (*n_staged + m->n_series > *cap_staged) {
-        size_t cap = (*n_staged + m->n_series) * 2;
-        struct staged *g = realloc(*staged, cap * sizeof(*g));
-        if (g == NULL)
-            return -ENOMEM;
-        *staged = g;
-        *cap_staged = cap;
-    }
-    size_t n = 0;
-    uint64_t interval_start = rd->last_ns > m->defined_ns ? rd->last_ns : m->defined_ns;
-    for (uint32_t i = 0; i < m->n_series; i++) {
-        struct reg_series *s = m->series[i];
-        if (is_async && s->observed_gen != gen)
-            continue;
-        struct reg_point *p = &points[n];
-        memset(p, 0, sizeof(*p));
-        p->time_ns = now;
-        if (point_attrs(snap, m, s, p) != 0)
-            return -ENOMEM;
-        struct prev_point *prev = delta ? &rd->per_metric[m->index].prev[i] : NULL;
-        struct prev_point next = {.seen = true};
-        switch (m->kind) {
-        case REG_COUNTER:
-        case REG_OBSERVABLE_COUNTER:
-        case REG_GAUGE:
-        case REG_INFO:
-            memcpy(&p->value, &s->value, sizeof(p->value));
-            if (m->kind == REG_INFO || m->kind == REG_GAUGE) {
-                p->start_ns = interval_start;
-                break;
-            }
-            p->start_ns = m->kind == REG_COUNTER ? s->start_ns : m->defined_ns;
-            if (!delta)
-                break;
-            memcpy(&next.value, &s->value, sizeof(next.value));
-            p->start_ns = interval_start;
-            if (m->number == REG_NUMBER_U64) {
-                uint64_t before = prev->seen ? prev->value.u64 : 0;
-                /* An observable count that went down was reset: report it whole. */
-                p->value.u64 = s->value.u64 >= before ? s->value.u64 - before : s->value.u64;
-                if (m->kind == REG_COUNTER && p->value.u64 == 0)
-                    continue;
-            } else {
-                double before = prev->seen ? prev->value.dbl : 0;
-                p->value.dbl = s->value.dbl >= before ? s->value.dbl - before : s->value.dbl;
-                if (m->kind == REG_COUNTER && s->value.dbl == before)
-                    continue;
-            }
-            break;
-        case REG_HISTOGRAM: {
-            uint64_t *buckets = arena_alloc(&snap->arena, (m->n_bounds + 1) * sizeof(uint64_t));
-            if (buckets == NULL)
-                return -ENOMEM;
-            memcpy(buckets, s->buckets, (m->n_bounds + 1) * sizeof(uint64_t));
-            p->bucket_counts = buckets;
-            p->count = s->count;
-            p->sum = s->sum;
-            p->min = s->min[rd->slot];
-            p->max = s->max[rd->slot];
-            p->start_ns = s->start_ns;
-            if (!delta)
-                break;
-            next.count = s->count;
-            next.sum = s->sum;
-            memcpy(next.buckets, s->buckets, (m->n_bounds + 1) * sizeof(uint64_t));
-            if (prev->seen) {
-                p->count -= prev->count;
-                p->sum -= prev->sum;
-                for (unsigned b = 0; b <= m->n_bounds; b++)
-                    buckets[b] -= prev->buckets[b];
-            }
-            p->start_ns = interval_start;
-            if (p->count == 0)
-                continue;
-            break;
-        }
-        }
-        if (delta) {
-            (*staged)[*n_staged].p = prev;
-            (*staged)[*n_staged].next = next;
-            (*n_staged)++;
-        }
-        n++;
-    }
-    out->points = points;
-    out->n_points = n;
+    memcpy(b, m->bounds, m->n_bounds * sizeof(double));
+    out->bounds = b;
+    out->n_bounds = m->n_bounds;
     return 0;
 }
 
-int reg_collect(struct reg_reader *rd, struct reg_snapshot **out)
+/* Room to stage a delta state for every series of m. */
+static int stage_reserve(struct collection *c, const struct reg_metric *m)
 {
-    int rc = 0;
-    struct reg *r = rd->reg;
-    struct staged *staged = NULL;
-    size_t n_staged = 0, cap_staged = 0;
-    struct reg_metric *metrics[REG_MAX_METRICS];
-    unsigned n_metrics;
-
-    *out = NULL;
-    struct reg_snapshot_impl *snap = calloc(1, sizeof(*snap));
-    if (snap == NULL)
+    if (c->n_staged + m->n_series <= c->cap_staged)
+        return 0;
+    size_t cap = (c->n_staged + m->n_series) * 2;
+    struct staged *g = realloc(c->staged, cap * sizeof(*g));
+    if (g == NULL)
         return -ENOMEM;
+    c->staged = g;
+    c->cap_staged = cap;
+    return 0;
+}
 
-    pthread_mutex_lock(&r->collect_lock);
-    pthread_mutex_lock(&r->lock);
-    uint64_t gen = ++r->gen;
-    n_metrics = r->n_metrics;
-    memcpy(metrics, r->metrics, n_metrics * sizeof(metrics[0]));
-    pthread_mutex_unlock(&r->lock);
+/* One point per series this collection reports: async series only when
+ * observed in this generation, delta series only when they changed. */
+static int collect_points_unlocked(struct collection *c, const struct reg_metric *m, bool delta,
+                                   struct reg_point *points, size_t *n_points)
+{
+    bool is_async = m->kind == REG_GAUGE || m->kind == REG_OBSERVABLE_COUNTER;
+    struct point_ctx x = {.c = c, .m = m, .delta = delta};
+    int rc = 0;
 
-    /* Callbacks first, without the registry mutex. */
-    for (unsigned i = 0; i < n_metrics; i++) {
+    x.interval_start = c->rd->last_ns > m->defined_ns ? c->rd->last_ns : m->defined_ns;
+    *n_points = 0;
+    for (uint32_t i = 0; i < m->n_series; i++) {
+        const struct reg_series *s = m->series[i];
+        struct reg_point *p = &points[*n_points];
+        struct prev_point next = {.seen = true};
+
+        if (is_async && s->observed_gen != c->gen)
+            continue;
+        *p = (struct reg_point){.time_ns = c->now};
+        rc = point_attrs(c->snap, m, s, p);
+        if (rc != 0)
+            goto out;
+        x.prev = delta ? &c->rd->per_metric[m->index].prev[i] : NULL;
+        x.next = &next;
+        rc = kind_point(&x, s, p);
+        if (rc < 0)
+            goto out;
+        if (rc == 0)
+            continue;
+        if (delta)
+            c->staged[c->n_staged++] = (struct staged){.p = x.prev, .next = next};
+        (*n_points)++;
+    }
+    rc = 0;
+out:
+    return rc;
+}
+
+static int collect_metric_unlocked(struct collection *c, struct reg_metric *m,
+                                   struct reg_metric_snapshot *out)
+{
+    bool delta = temporality_for(c->rd, m->kind) == REG_TEMPORALITY_DELTA;
+    struct reg_point *points;
+    int rc = describe_metric(c, m, out);
+
+    if (rc != 0 || m->n_series == 0)
+        goto out;
+    rc = -ENOMEM;
+    if (delta && reader_reserve(c->rd, m) != 0)
+        goto out;
+    if (stage_reserve(c, m) != 0)
+        goto out;
+    points = arena_alloc(&c->snap->arena, m->n_series * sizeof(*points));
+    if (points == NULL)
+        goto out;
+    rc = collect_points_unlocked(c, m, delta, points, &out->n_points);
+    out->points = points;
+out:
+    return rc;
+}
+
+/* Gauges and observable counters report through reg_observe*, which takes
+ * the registry mutex itself: so this runs without it (collect_lock held). */
+static void run_callbacks(struct reg_metric *const *metrics, unsigned n, uint64_t gen)
+{
+    for (unsigned i = 0; i < n; i++) {
         if (metrics[i]->fn != NULL) {
             struct reg_observer obs = {.m = metrics[i], .gen = gen};
             metrics[i]->fn(&obs, metrics[i]->fn_arg);
         }
     }
+}
 
-    uint64_t now = now_realtime_ns();
-    pthread_mutex_lock(&r->lock);
+/* Every metric with a point goes into the snapshot, in definition order. */
+static int snapshot_fill_unlocked(struct collection *c, struct reg_metric *const *metrics,
+                                  unsigned n_metrics)
+{
+    struct reg_snapshot *pub = &c->snap->pub;
     struct reg_metric_snapshot *ms =
-        arena_alloc(&snap->arena, (n_metrics ? n_metrics : 1) * sizeof(*ms));
-    if (ms == NULL) {
-        rc = -ENOMEM;
-        goto out_unlock;
-    }
-    size_t n_ms = 0, n_points = 0;
+        arena_alloc(&c->snap->arena, (n_metrics ? n_metrics : 1) * sizeof(*ms));
+    int rc = -ENOMEM;
+
+    if (ms == NULL)
+        goto out;
+    pub->time_ns = c->now;
+    pub->metrics = ms;
     for (unsigned i = 0; i < n_metrics; i++) {
-        rc = collect_metric_unlocked(rd, snap, metrics[i], gen, now, &ms[n_ms], &staged, &n_staged,
-                                     &cap_staged);
+        rc = collect_metric_unlocked(c, metrics[i], &ms[pub->n_metrics]);
         if (rc != 0)
-            goto out_unlock;
-        if (ms[n_ms].n_points > 0) {
-            n_points += ms[n_ms].n_points;
-            n_ms++;
-        }
+            goto out;
+        pub->n_points += ms[pub->n_metrics].n_points;
+        if (ms[pub->n_metrics].n_points > 0)
+            pub->n_metrics++;
     }
-    /* Success: commit the delta state and restart this reader's min/max. */
-    for (size_t i = 0; i < n_staged; i++)
-        *staged[i].p = staged[i].next;
-    if (rd->slot != 0) {
-        for (unsigned i = 0; i < n_metrics; i++) {
-            for (uint32_t j = 0; j < metrics[i]->n_series; j++) {
-                metrics[i]->series[j]->min[rd->slot] = INFINITY;
-                metrics[i]->series[j]->max[rd->slot] = -INFINITY;
-            }
-        }
-    }
-    rd->last_ns = now;
-    snap->pub.time_ns = now;
-    snap->pub.metrics = ms;
-    snap->pub.n_metrics = n_ms;
-    snap->pub.n_points = n_points;
-out_unlock:
+    rc = 0;
+out:
+    return rc;
+}
+
+/* Success: the reader remembers this collection's delta state and starts its
+ * min/max afresh. */
+static void reader_commit_unlocked(struct collection *c, struct reg_metric *const *metrics,
+                                   unsigned n_metrics)
+{
+    for (size_t i = 0; i < c->n_staged; i++)
+        *c->staged[i].p = c->staged[i].next;
+    if (c->rd->slot != 0)
+        slot_reset_unlocked(metrics, n_metrics, c->rd->slot);
+    c->rd->last_ns = c->now;
+}
+
+int reg_collect(struct reg_reader *rd, struct reg_snapshot **out)
+{
+    struct reg *r = rd->reg;
+    struct collection c = {.rd = rd};
+    struct reg_metric *metrics[REG_MAX_METRICS];
+    unsigned n_metrics;
+    int rc = -ENOMEM;
+
+    *out = NULL;
+    c.snap = calloc(1, sizeof(*c.snap));
+    if (c.snap == NULL)
+        goto out;
+    pthread_mutex_lock(&r->collect_lock);
+    pthread_mutex_lock(&r->lock);
+    c.gen = ++r->gen;
+    n_metrics = r->n_metrics;
+    memcpy(metrics, r->metrics, n_metrics * sizeof(metrics[0]));
+    pthread_mutex_unlock(&r->lock);
+
+    run_callbacks(metrics, n_metrics, c.gen);
+
+    c.now = now_realtime_ns();
+    pthread_mutex_lock(&r->lock);
+    rc = snapshot_fill_unlocked(&c, metrics, n_metrics);
+    if (rc == 0)
+        reader_commit_unlocked(&c, metrics, n_metrics);
     pthread_mutex_unlock(&r->lock);
     pthread_mutex_unlock(&r->collect_lock);
-    free(staged);
+out:
+    free(c.staged);
     if (rc != 0)
-        reg_snapshot_destroy(&snap->pub);
+        reg_snapshot_destroy(c.snap != NULL ? &c.snap->pub : NULL);
     else
-        *out = &snap->pub;
+        *out = &c.snap->pub;
     return rc;
 }

@@ -9,7 +9,7 @@
  * registry never disturb each other (OpenTelemetry metrics SDK, "MetricReader").
  *
  * Kinds:
- *   counter             monotonic sum, u64 or double, recorded with reg_counter_add*()
+ *   counter             monotonic sum, u64 or double, recorded with reg_counter_add()
  *   histogram           explicit bounds; count, sum, min, max, bucket counts;
  *                       bucket i covers (bounds[i-1], bounds[i]], the last one
  *                       (bounds[n-1], +Inf); meant for non-negative values
@@ -21,8 +21,9 @@
  *   info                a gauge of 1 carrying one attribute set (reg_info_set)
  *
  * Attributes are small sets of string pairs. Keys must be static strings (the
- * registry keeps the pointer); values are copied (at most REG_VALUE_MAX - 1
- * bytes, longer ones are truncated). The order in which a caller lists
+ * registry keeps the pointer); values are copied as valid UTF-8 (text.h: an
+ * invalid byte becomes U+FFFD) of at most REG_VALUE_MAX - 1 bytes, cut
+ * between characters. So is reg_create's cluster. The order in which a caller lists
  * attributes does not matter. Counters and histograms carry `cluster`
  * (reg_create's cluster) automatically; callers never pass it.
  *
@@ -48,10 +49,9 @@
  * is freed with reg_snapshot_destroy(); it borrows nothing from the registry.
  *
  * Failures never reach a recorder: every recording function accepts a NULL
- * instrument (a definition that failed) and ignores NaN, infinities and
- * negative counter increments. Definitions return NULL on failure (out of
- * memory, invalid or duplicate name, REG_MAX_METRICS reached); functions
- * returning int give 0 or a negative errno.
+ * instrument (a definition that failed) and ignores NaN and infinities.
+ * Definitions return NULL on failure (out of memory, invalid or duplicate name, REG_MAX_METRICS
+ * reached); functions returning int give 0 or a negative errno.
  */
 #ifndef ARGUS_REG_H
 #define ARGUS_REG_H
@@ -148,8 +148,6 @@ struct reg_metric *reg_info(struct reg *r, const char *name, const char *descrip
 
 void reg_counter_add(struct reg_metric *m, const struct reg_attr *attrs, unsigned n_attrs,
                      uint64_t value);
-void reg_counter_add_double(struct reg_metric *m, const struct reg_attr *attrs, unsigned n_attrs,
-                            double value);
 void reg_histogram_record(struct reg_metric *m, const struct reg_attr *attrs, unsigned n_attrs,
                           double value);
 /* Replaces the info's attribute set (values copied). */
@@ -175,17 +173,19 @@ void reg_observe_u64(struct reg_observer *obs, const struct reg_attr *attrs, uns
 struct reg_reader *reg_reader_create(struct reg *r, enum argus_temporality pref);
 void reg_reader_destroy(struct reg_reader *rd); /* accepts NULL */
 
+/* A sum or gauge value, carried as enum reg_number says. */
+union reg_value {
+    uint64_t u64;
+    double dbl;
+};
+
 struct reg_point {
     const struct reg_attr *attrs; /* sorted by key; `cluster` included where it applies */
     unsigned n_attrs;
-    bool overflow;     /* the otel.metric.overflow=true series (attrs then hold only cluster) */
-    uint64_t start_ns; /* CLOCK_REALTIME ns; see "Start times" below */
-    uint64_t time_ns;  /* the collection time */
-    /* counter, observable counter, gauge, info (info: always 1) */
-    union {
-        uint64_t u64;
-        double dbl;
-    } value;
+    bool overflow;         /* the otel.metric.overflow=true series (attrs then hold only cluster) */
+    uint64_t start_ns;     /* CLOCK_REALTIME ns; see "Start times" below */
+    uint64_t time_ns;      /* the collection time */
+    union reg_value value; /* counter, observable counter, gauge, info (info: always 1) */
     /* histogram */
     uint64_t count;
     double sum;

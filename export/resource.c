@@ -48,7 +48,8 @@ static void set_int(struct resource *res, const char *key, int64_t value)
     }
 }
 
-const char *resource_get(const struct resource *res, const char *key)
+/* The string value of key, or NULL. */
+static const char *resource_get(const struct resource *res, const char *key)
 {
     for (unsigned i = 0; i < res->n_attrs; i++) {
         if (!res->attrs[i].is_int && strcmp(res->attrs[i].key, key) == 0)
@@ -57,7 +58,8 @@ const char *resource_get(const struct resource *res, const char *key)
     return NULL;
 }
 
-void resource_uuid4(char out[37])
+/* Writes a random (version 4) UUID as 36 characters plus NUL. */
+static void resource_uuid4(char out[37])
 {
     uint8_t b[16] = {0};
     size_t got = 0;

@@ -43,10 +43,4 @@ struct resource {
  * and said there. Any thread. */
 void resource_build(struct resource *res, const struct argus_config *cfg);
 
-/* The string value of key, or NULL. */
-const char *resource_get(const struct resource *res, const char *key);
-
-/* Writes a random (version 4) UUID as 36 characters plus NUL. */
-void resource_uuid4(char out[37]);
-
 #endif

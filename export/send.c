@@ -26,10 +26,10 @@
 #include <string.h>
 #include <sys/random.h>
 #include <time.h>
-#include <zlib.h>
 
 #include "argus_build.h"
 #include "config.h"
+#include "gzip.h"
 #include "log.h"
 
 #define SEND_POLL_MS 50
@@ -49,6 +49,7 @@ struct sender {
 
     /* Per attempt. */
     char retry_after[64];
+    char error[CURL_ERROR_SIZE]; /* libcurl's detail of a failed transfer */
     uint8_t *resp;
     size_t resp_len;
     bool resp_truncated;
@@ -228,6 +229,7 @@ struct sender *send_create(const struct argus_otlp_signal *sig, enum otlp_signal
         curl_easy_setopt(e, CURLOPT_SSLCERT, sig->client_certificate);
     if (sig->client_key != NULL)
         curl_easy_setopt(e, CURLOPT_SSLKEY, sig->client_key);
+    curl_easy_setopt(e, CURLOPT_ERRORBUFFER, s->error);
     return s;
 fail:
     send_destroy(s);
@@ -256,36 +258,6 @@ void send_cut(struct sender *s, uint64_t at_ns)
 }
 
 /* ---- helpers ------------------------------------------------------------- */
-
-int send_gzip(const uint8_t *in, size_t len, uint8_t **out, size_t *out_len)
-{
-    int rc = 0;
-    z_stream z;
-    memset(&z, 0, sizeof(z));
-    /* 15 + 16: zlib's gzip wrapper (RFC 1952). */
-    if (deflateInit2(&z, Z_DEFAULT_COMPRESSION, Z_DEFLATED, 15 + 16, 8, Z_DEFAULT_STRATEGY) != Z_OK)
-        return -ENOMEM;
-    size_t cap = deflateBound(&z, (uLong)len) + 32;
-    uint8_t *buf = malloc(cap);
-    if (buf == NULL) {
-        rc = -ENOMEM;
-        goto out;
-    }
-    z.next_in = (Bytef *)in;
-    z.avail_in = (uInt)len;
-    z.next_out = buf;
-    z.avail_out = (uInt)cap;
-    if (deflate(&z, Z_FINISH) != Z_STREAM_END) {
-        free(buf);
-        rc = -EIO;
-        goto out;
-    }
-    *out = buf;
-    *out_len = cap - z.avail_out;
-out:
-    deflateEnd(&z);
-    return rc;
-}
 
 /* RFC 9110 delay-seconds: one or more digits and nothing else. A value past
  * SEND_RETRY_AFTER_MAX_S is read as that: either way it is beyond any budget. */
@@ -355,6 +327,7 @@ static CURLcode attempt(struct sender *s, const uint8_t *body, size_t len, long 
     CURLcode code = CURLE_OK;
     *status = 0;
     s->retry_after[0] = '\0';
+    s->error[0] = '\0';
     s->resp_len = 0;
     s->resp_truncated = false;
     uint64_t now = send_now_ns();
@@ -393,6 +366,26 @@ static CURLcode attempt(struct sender *s, const uint8_t *body, size_t len, long 
     return code;
 }
 
+/* TLS failures, told apart from an absent collector (issue 14): the fix is
+ * a certificate, not starting a collector. None of them mends itself within
+ * seconds, so they are not retried within one export. */
+static bool code_is_tls(CURLcode code)
+{
+    switch (code) {
+    case CURLE_SSL_CONNECT_ERROR:
+    case CURLE_PEER_FAILED_VERIFICATION:
+    case CURLE_SSL_CERTPROBLEM:
+    case CURLE_SSL_CIPHER:
+    case CURLE_SSL_CACERT_BADFILE:
+    case CURLE_SSL_CRL_BADFILE:
+    case CURLE_SSL_ISSUER_ERROR:
+    case CURLE_SSL_PINNEDPUBKEYNOTMATCH:
+        return true;
+    default:
+        return false;
+    }
+}
+
 static bool status_retryable(long status)
 {
     return status == 429 || status == 502 || status == 503 || status == 504;
@@ -423,7 +416,7 @@ void send_export(struct sender *s, const uint8_t *body, size_t len, uint64_t dea
     if (max_attempts == 0 || max_attempts > SEND_MAX_ATTEMPTS)
         max_attempts = SEND_MAX_ATTEMPTS;
     if (s->sig->gzip) {
-        if (send_gzip(body, len, &gz, &gz_len) != 0) {
+        if (gzip_compress(body, len, &gz, &gz_len) != 0) {
             out->result = SEND_FAILED;
             out->reason = "internal";
             goto out;
@@ -459,9 +452,12 @@ void send_export(struct sender *s, const uint8_t *body, size_t len, uint64_t dea
             out->reason = status == 429 ? "http_429" : "http_5xx";
         else if (code == CURLE_OPERATION_TIMEDOUT || code == CURLE_ABORTED_BY_CALLBACK)
             out->reason = "timeout";
+        else if (code_is_tls(code))
+            out->reason = "tls";
         else
             out->reason = "unreachable";
-        if (out->attempts >= max_attempts)
+        out->detail = s->error[0] != '\0' ? s->error : curl_easy_strerror(code);
+        if (out->attempts >= max_attempts || code_is_tls(code))
             goto out;
         uint64_t delay = (uint64_t)(backoff_ms * jitter());
         uint64_t server_delay;

@@ -9,13 +9,13 @@
  * Expect header.
  *
  * Retries: 429, 502, 503, 504 and failures without a response (connect
- * error, reset, timeout) are retried with exponential backoff (initial
- * SEND_BACKOFF_INITIAL_MS, x1.5, at most SEND_BACKOFF_MAX_MS, each delay
- * multiplied by a uniform jitter in [0.8, 1.2]); a Retry-After header
- * (seconds or HTTP-date) replaces the computed delay. Everything stays within
- * the deadline given to send_export(): a delay that would pass it ends the
- * export instead. Other 4xx/5xx drop the batch (no retry). A 200 carrying a
- * partial_success is a success; its message is logged once per sender.
+ * error, reset, timeout; not TLS failures, reason "tls") are retried with
+ * exponential backoff (initial SEND_BACKOFF_INITIAL_MS, x1.5, at most
+ * SEND_BACKOFF_MAX_MS, each delay multiplied by a uniform jitter in [0.8, 1.2]); a Retry-After
+ * header (seconds or HTTP-date) replaces the computed delay. Everything stays within the deadline
+ * given to send_export(): a delay that would pass it ends the export instead. Other 4xx/5xx drop
+ * the batch (no retry). A 200 carrying a partial_success is a success; its message is logged once
+ * per sender.
  *
  * Cutting: send_cut() (any thread, e.g. the exit path) moves the deadline to
  * a given instant and wakes the sender at once: a transfer in flight or a
@@ -50,9 +50,13 @@ enum send_result {
 struct send_outcome {
     enum send_result result;
     const char *reason; /* static label for argus_export_failures_total, NULL on OK:
-                           "unreachable", "timeout", "http_429", "http_5xx",
+                           "unreachable", "tls", "timeout", "http_429", "http_5xx",
                            "http_4xx", "cut", "internal"; the exporter adds
                            "too_large" for a batch over OTLP_MAX_BODY */
+    const char *detail; /* libcurl's words for a failure without a response
+                           (e.g. "SSL certificate problem: self-signed
+                           certificate"), owned by the sender until its next
+                           export; NULL otherwise */
     long http_status;   /* last HTTP status, 0 if none */
     unsigned attempts;
     int64_t rejected; /* partial_success rejected points/spans */
@@ -74,9 +78,6 @@ void send_export(struct sender *s, const uint8_t *body, size_t len, uint64_t dea
 /* Any thread: from now on, the current and later exports end at at_ns
  * (CLOCK_MONOTONIC); at_ns = 0 cuts at once. */
 void send_cut(struct sender *s, uint64_t at_ns);
-
-/* gzip (RFC 1952) of in, into a malloc()ed *out. 0 or -ENOMEM/-EIO. */
-int send_gzip(const uint8_t *in, size_t len, uint8_t **out, size_t *out_len);
 
 /* Parses a Retry-After value (delta-seconds or HTTP-date) into a delay in
  * ms from now_unix_s; -EINVAL when it is neither. */

@@ -49,16 +49,19 @@ static struct span_attr *attr_slot(struct span_attr *attrs, unsigned *n, unsigne
     return &attrs[(*n)++];
 }
 
+/* Stores value in the span's pool as valid, bounded UTF-8 (text.h): span
+ * attributes carry wire strings (routes, command names, close reasons). */
 static int set_str(struct span *s, struct span_attr *a, const char *value)
 {
-    size_t len = value != NULL ? strnlen(value, SPAN_STR_MAX - 1) : 0;
+    char clean[SPAN_STR_MAX];
+    size_t len = text_copy(clean, sizeof(clean), value);
     if ((size_t)(SPAN_POOL_BYTES - s->pool_used) < len) {
         a->type = SPAN_ATTR_STRING;
         a->v.str.off = 0;
         a->v.str.len = 0;
         return -ENOSPC;
     }
-    memcpy(s->pool + s->pool_used, value, len);
+    memcpy(s->pool + s->pool_used, clean, len);
     a->type = SPAN_ATTR_STRING;
     a->v.str.off = s->pool_used;
     a->v.str.len = (uint16_t)len;
@@ -81,28 +84,6 @@ int span_set_int(struct span *s, const char *key, int64_t value)
         return -ENOSPC;
     a->type = SPAN_ATTR_INT;
     a->v.i = value;
-    return 0;
-}
-
-int span_set_bool(struct span *s, const char *key, bool value)
-{
-    struct span_attr *a =
-        attr_slot(s->attrs, &s->n_attrs, SPAN_MAX_ATTRS, &s->dropped_attributes_count, key);
-    if (a == NULL)
-        return -ENOSPC;
-    a->type = SPAN_ATTR_BOOL;
-    a->v.b = value;
-    return 0;
-}
-
-int span_set_double(struct span *s, const char *key, double value)
-{
-    struct span_attr *a =
-        attr_slot(s->attrs, &s->n_attrs, SPAN_MAX_ATTRS, &s->dropped_attributes_count, key);
-    if (a == NULL)
-        return -ENOSPC;
-    a->type = SPAN_ATTR_DOUBLE;
-    a->v.d = value;
     return 0;
 }
 

@@ -9,7 +9,9 @@
  * helpers, then hands a copy to spanq_push(). What does not fit (attributes
  * beyond SPAN_MAX_ATTRS, events beyond SPAN_MAX_EVENTS, strings beyond the
  * pool) is dropped and counted in the span's dropped_* fields, as the SDK's
- * span limits do; a string value is truncated to SPAN_STR_MAX - 1 bytes.
+ * span limits do. The span name, string values and the status message are
+ * copied as valid UTF-8 (text.h: an invalid byte becomes U+FFFD), cut
+ * between characters to fit (a string value: SPAN_STR_MAX - 1 bytes).
  *
  * The queue (OTEL_BSP_MAX_QUEUE_SIZE slots, allocated once) is the batch span
  * processor's: any Argus thread may push; a push never waits on the exporter
@@ -59,8 +61,6 @@ enum span_status {
 enum span_attr_type {
     SPAN_ATTR_STRING = 0,
     SPAN_ATTR_INT,
-    SPAN_ATTR_BOOL,
-    SPAN_ATTR_DOUBLE,
 };
 
 struct span_attr {
@@ -72,8 +72,6 @@ struct span_attr {
             uint16_t len;
         } str;
         int64_t i;
-        bool b;
-        double d;
     } v;
 };
 
@@ -119,8 +117,6 @@ void span_init(struct span *s, const char *name, enum span_kind kind, uint64_t s
 /* Sets an attribute; a key already present is overwritten in place. */
 int span_set_str(struct span *s, const char *key, const char *value);
 int span_set_int(struct span *s, const char *key, int64_t value);
-int span_set_bool(struct span *s, const char *key, bool value);
-int span_set_double(struct span *s, const char *key, double value);
 
 /* Status; message is copied (truncated) and matters only for ERROR. */
 void span_set_status(struct span *s, enum span_status status, const char *message);

@@ -466,7 +466,6 @@ static void core_exit_flush(void)
 static void core_fork_child(void)
 {
     /* Abandon, never free: see the top of this file. */
-    exporter_abandon(core.exporter);
     prom_fork_child(core.prom); /* closes the inherited listening socket only */
     core.prom = NULL;
     atomic_store(&core.conns_unknown, 0);

@@ -3,7 +3,7 @@
 
 Usage:
     otlp_receiver.py --port 4318 [--host 127.0.0.1] --out DIR
-                     [--mode ok|fail503then200|fail400then200|hang|reject400]
+                     [--mode ok|fail503then200|fail400then200|flap400|hang|reject400]
                      [--tls-cert CERT.pem --tls-key KEY.pem]
 
 Accepts POST /v1/metrics and POST /v1/traces (bodies may be gzip'd, with
@@ -22,6 +22,8 @@ Modes:
                      signal, then behave as ok
     fail400then200   answer 400 to the first request of each signal (a batch the
                      exporter must drop, not retry), then behave as ok
+    flap400          answer 400 to the odd-numbered requests of each signal and
+                     200 to the even ones: an outage, a recovery, again
     hang             accept the connection, read the request, never answer
     reject400        answer 400 with a google.rpc.Status body
 
@@ -31,6 +33,9 @@ opentelemetry-proto definitions, written out independently of export/proto/.
 If Argus' .proto files had a wrong field number, the values would land under
 the wrong names (or under "unknown_<n>") here and the tests would fail, while
 classes generated from Argus' own .proto would agree with it by construction.
+
+Every string field is decoded as strict UTF-8; a request holding one invalid
+sequence is answered 400, as an OpenTelemetry Collector answers it.
 
 The process writes "listening <port>" on stdout once it accepts connections,
 and exits on SIGTERM or SIGINT.
@@ -107,7 +112,10 @@ def int64(v):
 def _scalar(kind, wt, v):
     if kind == "string":
         assert wt == LEN, "string with wire type %d" % wt
-        return v.decode("utf-8")
+        # Strict, as protobuf requires of `string` and as a collector is:
+        # an invalid byte, overlong form or surrogate raises, and the whole
+        # request is answered 400 (issue 14).
+        return v.decode("utf-8", errors="strict")
     if kind == "bytes":
         assert wt == LEN
         return v.hex()
@@ -357,13 +365,18 @@ class Handler(BaseHTTPRequestHandler):
             return
         with st.lock:
             st.seen[signal_name] += 1
-            first = st.seen[signal_name] == 1
+            nth = st.seen[signal_name]
+            first = nth == 1
         if st.mode == "fail503then200" and first:
             self._reply(503, encode_status(14, "try again"), [("Retry-After", "1")])
             self._log(signal_name, 0, 503)
             return
         if st.mode == "fail400then200" and first:
             self._reply(400, encode_status(3, "rejected once by test receiver"))
+            self._log(signal_name, 0, 400)
+            return
+        if st.mode == "flap400" and nth % 2 == 1:
+            self._reply(400, encode_status(3, "rejected (odd request) by test receiver"))
             self._log(signal_name, 0, 400)
             return
         if st.mode == "reject400":
@@ -409,8 +422,8 @@ def main():
     ap.add_argument("--port", type=int, default=4318)
     ap.add_argument("--host", default="127.0.0.1")
     ap.add_argument("--out", required=True)
-    ap.add_argument("--mode", default="ok", choices=["ok", "fail503then200", "fail400then200", "hang",
-                                              "reject400"])
+    ap.add_argument("--mode", default="ok", choices=["ok", "fail503then200", "fail400then200", "flap400",
+                                              "hang", "reject400"])
     ap.add_argument("--tls-cert")
     ap.add_argument("--tls-key")
     args = ap.parse_args()

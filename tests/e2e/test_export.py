@@ -35,6 +35,13 @@ criterion of issue 3:
     traces           spans reach /v1/traces whole (ids, parent, kind, events)
     bsp_batches      the batch span processor's queue limit and batch size
     traces_off       OTEL_TRACES_EXPORTER=none sends no span
+    hostile          (issue 14) invalid UTF-8 in every span string and a metric
+                     attribute: the strict receiver accepts every export and
+                     sees U+FFFD
+    tls_untrusted    (issue 14) an untrusted collector certificate: one line naming
+                     TLS and OTEL_EXPORTER_OTLP_CERTIFICATE
+    outage_twice     (issue 14) a warning for every outage and a "works again"
+                     for every recovery, not only the first
     core_symbols     libargus_core.so (next to the preload) exports argus_core_entry
                      and nothing else, and is built from no source of preload/ or
                      hooks/ (the ring, in hooks/ring/, is the one shared part)
@@ -54,6 +61,8 @@ import subprocess
 import sys
 import tempfile
 import time
+import urllib.error
+import urllib.request
 
 PY = "/usr/bin/python3"
 
@@ -434,6 +443,53 @@ def case_health(preload, receiver_py, tmp):
     check(len(warnings) == 1, "expected one warning line: %r" % p.stderr)
 
 
+def case_tls_untrusted(preload, receiver_py, tmp):
+    """Issue 14: a collector whose certificate this system does not trust is
+    named as a TLS failure with the variable that fixes it, not as an absent
+    collector."""
+    _, cert, key = make_test_ca(tmp)
+    r = Receiver(receiver_py, os.path.join(tmp, "out"), tls=(cert, key))
+    try:
+        p, _ = timed_run(["sleep", "1.5"],
+                         env_for(preload, r.port, scheme="https", OTEL_METRIC_EXPORT_INTERVAL=500),
+                         6)
+    finally:
+        r.stop()
+    check(p.returncode == 0, "sleep failed: %s" % p.stderr)
+    check(r.requests() == [], "an export got through an untrusted certificate")
+    warnings = [l for l in argus_lines(p.stderr) if l.startswith("argus: warning")]
+    check(len(warnings) == 1, "expected one warning line: %r" % p.stderr)
+    check("TLS" in warnings[0] and "OTEL_EXPORTER_OTLP_CERTIFICATE" in warnings[0],
+          "the line does not name TLS and OTEL_EXPORTER_OTLP_CERTIFICATE: %r" % warnings[0])
+    check("start an OTLP/HTTP collector" not in warnings[0],
+          "an untrusted certificate reported as a missing collector: %r" % warnings[0])
+
+
+def case_outage_twice(preload, receiver_py, tmp):
+    """Issue 14: one warning per failure streak and one "works again" per
+    recovery, for every outage, not only the first."""
+    r = Receiver(receiver_py, tmp, mode="flap400")
+    try:
+        p, _ = timed_run(["sleep", "3.6"], env_for(preload, r.port, OTEL_METRIC_EXPORT_INTERVAL=700),
+                         8)
+    finally:
+        r.stop()
+    check(p.returncode == 0, "sleep failed: %s" % p.stderr)
+    with open(os.path.join(tmp, "requests.log")) as f:
+        statuses = [line.split()[2] for line in f if line.startswith("metrics")]
+    outages = sum(1 for i, s in enumerate(statuses)
+                  if s == "400" and (i == 0 or statuses[i - 1] != "400"))
+    recoveries = sum(1 for i, s in enumerate(statuses) if s == "200" and i > 0
+                     and statuses[i - 1] == "400")
+    check(outages >= 2 and recoveries >= 1, "the receiver did not flap: %r" % statuses)
+    lines = argus_lines(p.stderr)
+    said = [l for l in lines if "cannot export metrics" in l]
+    again = [l for l in lines if "exporting metrics works again" in l]
+    check(len(said) == outages, "%d outages, %d warnings: %r" % (outages, len(said), lines))
+    check(len(again) == recoveries,
+          "%d recoveries, %d 'works again': %r" % (recoveries, len(again), lines))
+
+
 def case_core_symbols(preload, receiver_py, tmp):
     core = os.path.join(os.path.dirname(preload), "libargus_core.so")
     out = subprocess.run(["nm", "-D", "--defined-only", core], capture_output=True, text=True,
@@ -455,12 +511,12 @@ def case_core_symbols(preload, receiver_py, tmp):
               "libargus_core.so is built from preload sources %r" % sorted(built_from & preload_files))
 
 
-def run_harness(port, n_spans, stay_ms, **extra):
+def run_harness(port, n_spans, stay_ms, *args, **extra):
     harness = os.environ["ARGUS_EXPORT_HARNESS"]
     env = env_for("", port, **extra)
     del env["LD_PRELOAD"]
-    p = subprocess.run([harness, str(n_spans), str(stay_ms)], env=env, capture_output=True,
-                       text=True, timeout=30)
+    p = subprocess.run([harness, str(n_spans), str(stay_ms)] + list(args), env=env,
+                       capture_output=True, text=True, timeout=30)
     check(p.returncode == 0, "harness failed: %s" % p.stderr)
     return dict(kv.split("=") for kv in p.stdout.split())
 
@@ -523,6 +579,70 @@ def case_traces_off(preload, receiver_py, tmp):
     finally:
         r.stop()
     check(r.requests("traces") == [], "spans were sent with OTEL_TRACES_EXPORTER=none")
+
+
+def pb_field(num, payload):
+    """One length-delimited protobuf field (wire type 2)."""
+    def varint(v):
+        out = b""
+        while v >= 0x80:
+            out += bytes([(v & 0x7F) | 0x80])
+            v >>= 7
+        return out + bytes([v])
+    return varint(num << 3 | 2) + varint(len(payload)) + payload
+
+
+def post_span_named(port, name):
+    """POSTs ExportTraceServiceRequest{resource_spans{scope_spans{scope{name:
+    argus}, spans{name}}}} straight to the receiver; returns the HTTP status."""
+    span = pb_field(1, b"\x01" * 16) + pb_field(2, b"\x02" * 8) + pb_field(5, name)
+    scope = pb_field(1, pb_field(1, b"argus"))
+    body = pb_field(1, pb_field(2, scope + pb_field(2, span)))
+    req = urllib.request.Request("http://127.0.0.1:%d/v1/traces" % port, data=body,
+                                 headers={"Content-Type": "application/x-protobuf"})
+    try:
+        with urllib.request.urlopen(req, timeout=5) as resp:
+            return resp.status
+    except urllib.error.HTTPError as e:
+        return e.code
+
+
+def case_hostile(preload, receiver_py, tmp):
+    """Issue 14: invalid UTF-8 in span names, attributes, event attributes,
+    status and metric attributes reaches the strict receiver as U+FFFD, and
+    every export is accepted."""
+    r = Receiver(receiver_py, tmp)
+    try:
+        # The receiver is strict: the same span is accepted with a clean name
+        # and refused with the issue's bad byte.
+        check(post_span_named(r.port, b"control") == 200, "receiver refused a valid span")
+        check(post_span_named(r.port, b"MESSAGE_CREATE\xff") == 400,
+              "receiver accepted invalid UTF-8: it is not strict")
+        got = run_harness(r.port, 4, 300, "hostile", OTEL_BSP_SCHEDULE_DELAY=100)
+    finally:
+        r.stop()
+    check(got == {"queued": "4", "dropped": "0"}, "harness: %r" % got)
+    with open(os.path.join(tmp, "requests.log")) as f:
+        statuses = [line.split()[2] for line in f][2:]  # after the two controls
+    check(statuses and all(s == "200" for s in statuses), "an export was refused: %r" % statuses)
+    spans = [s for s in spans_of(r.requests("traces")) if s["name"] != "control"]
+    check(len(spans) == 4, "expected 4 spans, got %d" % len(spans))
+    roots = [s for s in spans if s["kind"] == 2]
+    check([s["name"] for s in roots] == ["MESSAGE_CREATE\ufffd"] * 2, "root names %r" % roots)
+    check(all(s["attributes"]["discord.command"] == "\ufffd\ufffd" for s in spans),
+          "an attribute was not replaced")
+    check(all(s["status"]["message"] == "MESSAGE_CREATE\ufffd" for s in spans), "status message")
+    check(all(s["events"][-1]["attributes"]["reason"] == "/channels/\ufffd\ufffd" for s in spans),
+          "an event attribute was not replaced")
+    events = set()
+    for q in r.requests("metrics"):
+        for rm in q["resource_metrics"]:
+            for scope in rm["scopes"]:
+                for m in scope["metrics"]:
+                    if m["name"] == "harness.events":
+                        events |= {p["attributes"]["event"] for p in m["points"]}
+    check(events == {"MESSAGE_CREATE\ufffd", "\ufffd\ufffd", "\ufffd\ufffd\ufffd",
+                     "/channels/\ufffd\ufffd"}, "metric attribute values %r" % events)
 
 
 CASES = {name[5:]: fn for name, fn in globals().items() if name.startswith("case_")}

@@ -154,8 +154,8 @@ START_TEST(spans_round_trip_with_parent_events_and_status)
     span_new_trace_id(sp[0].trace_id);
     sp[0].end_unix_ns = 5000;
     span_set_str(&sp[0], "discord.command", "ping");
-    span_set_bool(&sp[0], "flag", true);
-    span_set_double(&sp[0], "ratio", 0.5);
+    span_set_str(&sp[0], "flag", "true");
+    span_set_int(&sp[0], "ratio", 1);
     span_set_status(&sp[0], SPAN_STATUS_ERROR, "10062");
     int ev = span_add_event(&sp[0], 2000, "discord.initial_response");
     span_event_set_int(&sp[0], ev, "http.response.status_code", 204);
