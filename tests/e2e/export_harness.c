@@ -74,8 +74,7 @@ int main(int argc, char **argv)
     uint64_t n_spans = 0, stay_ms = 0;
     bool hostile_mode = argc > 3 && strcmp(argv[3], "hostile") == 0;
     if (argc < 2 || parse_arg(argv[1], 100000, &n_spans) != 0 ||
-        (argc > 2 && parse_arg(argv[2], 600000, &stay_ms) != 0) ||
-        (argc > 3 && !hostile_mode)) {
+        (argc > 2 && parse_arg(argv[2], 600000, &stay_ms) != 0) || (argc > 3 && !hostile_mode)) {
         fprintf(stderr, "usage: export_harness SPANS [STAY_MS [hostile]]\n");
         return 2;
     }
