@@ -29,6 +29,7 @@
 
 #include "argus_build.h"
 #include "config.h"
+#include "fork_gate.h"
 #include "gzip.h"
 #include "log.h"
 
@@ -240,10 +241,12 @@ void send_destroy(struct sender *s)
 {
     if (s == NULL)
         return;
+    fork_gate_enter(); /* closing a TLS connection runs OpenSSL */
     if (s->easy != NULL)
         curl_easy_cleanup(s->easy);
     if (s->multi != NULL)
         curl_multi_cleanup(s->multi);
+    fork_gate_leave();
     curl_slist_free_all(s->headers);
     free(s->resp);
     free(s);
@@ -342,7 +345,10 @@ static CURLcode attempt(struct sender *s, const uint8_t *body, size_t len, long 
         return CURLE_FAILED_INIT;
     for (;;) {
         int running = 0;
+        /* One non-blocking step; the wait below is outside the gate. */
+        fork_gate_enter();
         curl_multi_perform(s->multi, &running);
+        fork_gate_leave();
         int left;
         CURLMsg *msg;
         bool done = false;
@@ -360,7 +366,9 @@ static CURLcode attempt(struct sender *s, const uint8_t *body, size_t len, long 
         }
         curl_multi_poll(s->multi, NULL, 0, SEND_POLL_MS, NULL);
     }
+    fork_gate_enter();
     curl_multi_remove_handle(s->multi, s->easy);
+    fork_gate_leave();
     if (code == CURLE_OK)
         curl_easy_getinfo(s->easy, CURLINFO_RESPONSE_CODE, status);
     return code;

@@ -23,11 +23,11 @@
  * is never wrapped. A forked child inherits the handler but not the thread:
  * there the handler restores the default and re-raises at once.
  *
- * Fork. fork_child() forgets every object of the parent without freeing or
- * closing anything (a curl handle shares the parent's keep-alive socket; a
- * mutex may have been held by a thread that does not exist here), so a later
- * start() in the child builds fresh ones, with a new service.instance.id and
- * process.pid.
+ * Fork. No Argus thread is inside libcurl (so inside OpenSSL) when the
+ * program forks: export/fork_gate.h. fork_child() forgets every object of the parent without
+ * freeing or closing anything (a curl handle shares the parent's keep-alive socket; a mutex may
+ * have been held by a thread that does not exist here), so a later start() in the child builds
+ * fresh ones, with a new service.instance.id and process.pid.
  */
 #include <curl/curl.h>
 #include <errno.h>
@@ -44,6 +44,7 @@
 #include "core_api.h"
 #include "core_log.h"
 #include "exporter.h"
+#include "fork_gate.h"
 #include "lc.h"
 #include "prom.h"
 #include "reg.h"
@@ -315,8 +316,15 @@ static int core_start(const struct argus_host *host)
     core.cfg = cfg;
     atomic_store(&core.stop, false);
 
+    /* Every call into libcurl from here on, initialisation included, is
+     * one step inside the fork gate (export/fork_gate.h). */
+    if (fork_gate_install() != 0)
+        argus_log_debug("pthread_atfork failed: a fork() may not wait for an export step");
     if (!atomic_load(&curl_ready)) {
-        if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
+        fork_gate_enter();
+        CURLcode init = curl_global_init(CURL_GLOBAL_DEFAULT);
+        fork_gate_leave();
+        if (init != CURLE_OK) {
             rc = -EIO;
             goto out;
         }

@@ -42,6 +42,8 @@ criterion of issue 3:
                      TLS and OTEL_EXPORTER_OTLP_CERTIFICATE
     outage_twice     (issue 14) a warning for every outage and a "works again"
                      for every recovery, not only the first
+    fork_storm_http  (issue 14) thousands of children forked while Argus
+    fork_storm_https exports over HTTP / HTTPS, under CPU contention, all exit
     core_symbols     libargus_core.so (next to the preload) exports argus_core_entry
                      and nothing else, and is built from no source of preload/ or
                      hooks/ (the ring, in hooks/ring/, is the one shared part)
@@ -643,6 +645,49 @@ def case_hostile(preload, receiver_py, tmp):
                         events |= {p["attributes"]["event"] for p in m["points"]}
     check(events == {"MESSAGE_CREATE\ufffd", "\ufffd\ufffd", "\ufffd\ufffd\ufffd",
                      "/channels/\ufffd\ufffd"}, "metric attribute values %r" % events)
+
+
+# Invariant 10 (issue 14): a child forked while Argus exports exits as it
+# would without Argus. The reported hang was exit() -> OPENSSL_cleanup waiting
+# on a lock that Argus' thread held (inside libcurl) at the moment of fork().
+# Each run forks from its first instant, while the core starts and
+# initialises libcurl, and goes on while exports run every few milliseconds,
+# with a CPU hog beside it so threads are preempted inside their steps.
+FORK_STORM_RUNS = 5
+FORK_STORM_FORKS = 500
+
+
+def fork_storm(preload, receiver_py, tmp, scheme):
+    tls, extra = None, {}
+    if scheme == "https":
+        ca, cert, key = make_test_ca(tmp)
+        tls, extra = (cert, key), {"OTEL_EXPORTER_OTLP_CERTIFICATE": ca}
+    out = os.path.join(tmp, "out")
+    r = Receiver(receiver_py, out, tls=tls)
+    hog = subprocess.Popen(["sh", "-c", "while :; do :; done"])
+    try:
+        for run in range(FORK_STORM_RUNS):
+            env = env_for(preload, r.port, scheme=scheme, OTEL_METRIC_EXPORT_INTERVAL=5,
+                          OTEL_BSP_SCHEDULE_DELAY=5, **extra)
+            p, _ = timed_run([os.environ["ARGUS_FORK_STORM"], str(FORK_STORM_FORKS), "5000"],
+                             env, 120)
+            check(p.returncode == 0 and ("forked %d hung 0" % FORK_STORM_FORKS) in p.stdout,
+                  "run %d: a forked child did not exit: %s %s" % (run, p.stdout,
+                                                                  p.stderr[-2000:]))
+    finally:
+        hog.kill()
+        hog.wait()
+        r.stop()
+    check(len(r.requests()) >= FORK_STORM_RUNS,
+          "exports did not run during the storm (%d requests)" % len(r.requests()))
+
+
+def case_fork_storm_http(preload, receiver_py, tmp):
+    fork_storm(preload, receiver_py, tmp, "http")
+
+
+def case_fork_storm_https(preload, receiver_py, tmp):
+    fork_storm(preload, receiver_py, tmp, "https")
 
 
 CASES = {name[5:]: fn for name, fn in globals().items() if name.startswith("case_")}
