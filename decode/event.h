@@ -1,10 +1,10 @@
 /*
  * event.h - the typed events decoding hands to the lifecycle tracker.
  *
- * The decode pipeline (stream.c: HTTP, WebSocket, compression, gateway JSON)
- * turns each captured connection into a sequence of struct argus_event, in the
- * order the bytes were captured, and passes each to one callback on the decode
- * thread. An event is a value: fixed-size fields, no pointers into decoder
+ * The decode pipeline (stream.h: HTTP exchanges, WebSocket, compression,
+ * gateway JSON) turns each captured connection into a sequence of struct
+ * argus_event, in the order the bytes were captured, and passes each to one
+ * callback on the decode thread. An event is a value: fixed-size fields, no pointers into decoder
  * buffers, valid only for the duration of the callback (copy what you keep).
  *
  * Secrets never enter an event: tokens (bot, interaction, webhook) appear only
