@@ -162,8 +162,8 @@ struct argus_event {
         struct ev_gw gw;
         struct ev_close close;
         struct {
-            const char *stage; /* "http", "ws", "inflate", "gateway", "capture" (static string) */
-            const char *reason;
+            const char *stage;  /* "http", "ws", "inflate", "gateway", "capture" (static string) */
+            const char *reason; /* static; "too_large": a message or body past the size cap */
         } decode_error;
     } u;
 };

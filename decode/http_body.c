@@ -25,6 +25,7 @@ static void body_keep(struct http_body *b, const uint8_t *data, size_t len)
 {
     b->decoded_bytes += len;
     if (b->decoded_bytes > b->decoded_limit) {
+        b->too_large = true;
         b->failed = true;
         return;
     }

@@ -7,8 +7,9 @@
  * buffer of `cap` bytes, both allocated by http_body_init() and freed by
  * http_body_fini(). It promises:
  *   - at most `cap` decoded bytes are kept (then `truncated` is set) and at
- *     most `decoded_limit` are decoded (then `failed` is set and decoding
- *     stops: a compression bomb costs no more than the limit);
+ *     most `decoded_limit` are decoded (then `too_large` and `failed` are
+ *     set and decoding stops: a compression bomb costs no more than the
+ *     limit);
  *   - a top-level JSON array's elements are counted on the fly (`array`),
  *     so a large command-sync response need not be kept;
  *   - corrupt input sets `failed`; the bytes captured so far stay.
@@ -32,6 +33,7 @@ struct http_body {
     enum http_encoding enc;
     bool failed;    /* decoding failed; captured bytes so far stay */
     bool truncated; /* more than cap decoded bytes: the rest was not kept */
+    bool too_large; /* more than decoded_limit decoded bytes: decoding stopped */
     uint64_t decoded_bytes;
     uint64_t decoded_limit; /* beyond this many decoded bytes, stop (bombs) */
     size_t cap;

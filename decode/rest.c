@@ -220,7 +220,7 @@ static enum rest_status request_head(struct rest *r)
         r->resp->next_response_bodiless = true;
     r->req_use = request_body_use(p, &pe->ev);
     if (r->req_use != REST_BODY_NONE &&
-        http_body_init(&r->req_body, HTTP_ENC_IDENTITY, REST_BODY_CAP, REST_BODY_CAP) < 0)
+        http_body_init(&r->req_body, HTTP_ENC_IDENTITY, REST_BODY_CAP, r->max_body) < 0)
         r->req_use = REST_BODY_NONE;
     /* The head held the Authorization header and any token in the path:
      * everything needed is now in the pending exchange. */
@@ -350,7 +350,7 @@ static void pop_pending(struct rest *r)
 }
 
 /* The response ended: its body's fields complete the oldest exchange,
- * which goes to out. False if there was none. */
+ * which goes to out. False if there was none, or it was cut. */
 static bool response_done(struct rest *r, struct rest_out *out)
 {
     const struct http_body *b = &r->resp_body;
@@ -359,6 +359,7 @@ static bool response_done(struct rest *r, struct rest_out *out)
 
     if (r->n_pending == 0)
         return false;
+    bool cut = r->pending[0].cut;
     struct ev_rest *ex = &r->pending[0].ev;
     if (r->resp_use == REST_BODY_ERROR && !b->failed &&
         jscan_find((const char *)b->buf, b->len, "code", &v) == 1 && jscan_i64(&v, &code) == 0 &&
@@ -368,9 +369,10 @@ static bool response_done(struct rest *r, struct rest_out *out)
         ex->commands_synced = (int)(b->array.count > INT32_MAX ? INT32_MAX : b->array.count);
     http_body_fini(&r->resp_body);
     r->resp_use = REST_BODY_NONE;
-    out->exchange = *ex;
+    if (!cut)
+        out->exchange = *ex;
     pop_pending(r);
-    return true;
+    return !cut;
 }
 
 /* The 101: what the upgrade request asked for and the server agreed to. */
@@ -392,6 +394,22 @@ static enum rest_status upgrade(struct rest *r, struct rest_out *out)
         u->client_no_context_takeover = memmem(v, n, "client_no_context_takeover", 26) != NULL;
     }
     return REST_UPGRADED;
+}
+
+/* Bytes of a body being decoded. Returns REST_TOO_LARGE once, when they
+ * take it past max_body: its exchange is cut. The newest exchange is a
+ * request body's (as in request_done), the oldest a response body's. */
+static enum rest_status body_feed(struct rest *r, enum ev_dir dir, struct http_body *b,
+                                  const struct http_slice *s)
+{
+    bool was_too_large = b->too_large;
+
+    http_body_feed(b, s->data, s->len);
+    if (was_too_large || !b->too_large)
+        return REST_NEED_MORE;
+    if (r->n_pending > 0)
+        r->pending[dir == EV_DIR_OUT ? r->n_pending - 1 : 0].cut = true;
+    return REST_TOO_LARGE;
 }
 
 /* A head was parsed: a request's, or a response's (which may be the 101). */
@@ -447,7 +465,7 @@ enum rest_status rest_feed(struct rest *r, enum ev_dir dir, const uint8_t *buf, 
             break;
         case HTTP_BODY:
             if (*use != REST_BODY_NONE)
-                http_body_feed(b, body.data, body.len);
+                st = body_feed(r, dir, b, &body);
             break;
         case HTTP_MESSAGE_DONE:
             st = message_done(r, dir, out);
@@ -474,7 +492,7 @@ enum rest_status rest_end(struct rest *r, struct rest_out *out)
      * unless their head arrived. */
     while (r->n_pending > 0) {
         struct rest_pending *pe = &r->pending[0];
-        bool report = !pe->is_upgrade;
+        bool report = !pe->is_upgrade && !pe->cut;
         if (report)
             out->exchange = pe->ev;
         pop_pending(r);

@@ -17,7 +17,11 @@
  *     body (user content) are wiped as soon as they are parsed, and by
  *     rest_fini() when cut short;
  *   - bounded memory: the parsers' fixed heads and bodies capped at
- *     REST_BODY_CAP kept bytes, decoded up to max_body bytes.
+ *     REST_BODY_CAP kept bytes, decoded up to max_body bytes;
+ *   - an exchange whose decoded body (request or response) passes max_body
+ *     is cut: REST_TOO_LARGE says so once, and the exchange is never
+ *     reported, since what its body would have said is unknown. The
+ *     framing goes on, so the next exchange decodes as usual.
  *
  * Shape (style.md, "Streaming decoders"): rest_init(), then rest_feed() with
  * each record's bytes in a loop until it has consumed them, acting on each
@@ -48,6 +52,7 @@ enum rest_status {
     REST_EXCHANGE,  /* out->exchange is a complete exchange */
     REST_UPGRADED,  /* a 101 answered the upgrade request: out->upgrade says what was
                        negotiated, and the input after *consumed is WebSocket */
+    REST_TOO_LARGE, /* a body passed max_body: its exchange is cut (see above) */
     REST_ERROR,     /* undecodable; r->error says why; stop feeding this connection */
 };
 
@@ -76,10 +81,11 @@ enum rest_body_use {
 struct rest_pending {
     struct ev_rest ev;
     bool is_upgrade;
+    bool cut; /* a body passed max_body: never reported */
 };
 
 struct rest {
-    uint64_t max_body; /* decoded bytes of a response body, at most */
+    uint64_t max_body; /* decoded bytes of a body, at most */
     const char *error; /* static reason after REST_ERROR */
     struct http_parser *req, *resp;
     uint64_t req_start_ns;
@@ -90,7 +96,8 @@ struct rest {
     struct rest_upgrade upgrade; /* from the upgrade request's query */
 };
 
-/* Zero-fills r; max_body bounds a response body's decoded bytes. */
+/* Zero-fills r; max_body bounds a body's decoded bytes
+ * (ARGUS_MAX_MESSAGE_BYTES). */
 void rest_init(struct rest *r, uint64_t max_body);
 
 /* Decodes buf, bytes the bot wrote (EV_DIR_OUT) or read (EV_DIR_IN), whose
@@ -101,7 +108,7 @@ enum rest_status rest_feed(struct rest *r, enum ev_dir dir, const uint8_t *buf, 
 
 /* The connection ended: returns REST_EXCHANGE for each exchange that the
  * end completes (a response delimited by close) or leaves unanswered
- * (status 0; upgrade requests excepted), one per call, then
+ * (status 0; upgrade requests and cut exchanges excepted), one per call, then
  * REST_NEED_MORE. */
 enum rest_status rest_end(struct rest *r, struct rest_out *out);
 

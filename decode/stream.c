@@ -240,7 +240,7 @@ static void gateway_message(struct stream_table *t, struct stream_conn *c, enum 
         abandon(t, c, "gateway", "etf");
         return;
     case GW_MALFORMED:
-        emit_decode_error(t, c, "gateway", msg->truncated ? "message_too_large" : "malformed");
+        emit_decode_error(t, c, "gateway", "malformed");
         break;
     }
 out:
@@ -282,6 +282,11 @@ static void feed_ws(struct stream_table *t, struct stream_conn *c, enum ev_dir d
             return;
         case WSMSG_MESSAGE:
             gateway_message(t, c, dir, &out);
+            break;
+        case WSMSG_DROPPED:
+            /* Counted as cut, never read: the connection stays in sync. */
+            if (!c->ignored)
+                emit_decode_error(t, c, "gateway", out.reason);
             break;
         case WSMSG_CLOSE:
             ws_close(t, c, dir, out.close_code);
@@ -355,6 +360,9 @@ static void feed_rest(struct stream_table *t, struct stream_conn *c, enum ev_dir
             if (!c->dead)
                 feed_ws(t, c, dir, buf, len);
             return;
+        case REST_TOO_LARGE:
+            emit_decode_error(t, c, "http", "too_large");
+            break;
         case REST_ERROR:
             abandon(t, c, "http", c->rest.error);
             break;

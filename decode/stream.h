@@ -12,9 +12,12 @@
  *     the record that completed it;
  *   - bounded memory: at most cfg->max_connections connections (the least
  *     recently active one is evicted and counted when a new one arrives),
- *     HTTP heads capped (http.h), gateway messages capped at
- *     cfg->max_message_bytes (a longer message is decoded from its prefix
- *     only), captured bodies capped at REST_BODY_CAP;
+ *     HTTP heads capped (http.h), gateway messages and decoded REST bodies
+ *     capped at cfg->max_message_bytes, kept body bytes at REST_BODY_CAP;
+ *   - a message or body past cfg->max_message_bytes (a 100 MB payload, a
+ *     compression bomb) is counted as cut, EV_DECODE_ERROR {"gateway" or
+ *     "http", "too_large"}, and yields no event, not even from its prefix;
+ *     the connection stays in sync and its next message decodes;
  *   - any byte sequence is safe: a connection that cannot be decoded (bad
  *     framing, a corrupt compressed stream, ETF, a RING_F_GAP after the
  *     upgrade) is abandoned: one EV_DECODE_ERROR {stage, reason} is emitted

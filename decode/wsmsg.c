@@ -16,8 +16,11 @@
  * The message buffer starts at WSMSG_INITIAL bytes and doubles up to the
  * cap. It grows by malloc + copy + wipe rather than realloc(), whose
  * released block would keep a copy of what may be an IDENTIFY or an
- * interaction token. A growth that fails marks the message truncated, as
- * the cap does: decoding stays in sync either way.
+ * interaction token. A message past the cap, or one whose buffer could not
+ * grow, is dropped whole (issue 14): its prefix is not a message, and a
+ * gateway payload parsed from its first bytes was once counted as a
+ * MESSAGE_CREATE. The stream still runs to the message's end, so decoding
+ * stays in sync either way.
  */
 #include "wsmsg.h"
 
@@ -99,14 +102,14 @@ static int msg_append(void *arg, const uint8_t *data, size_t len)
 {
     struct wsmsg *m = arg;
 
-    if (m->msg_truncated || len == 0)
+    if (m->msg_dropped != NULL || len == 0)
         return 0;
-    if (m->msg_len + len > m->max_message) {
-        len = m->max_message - m->msg_len;
-        m->msg_truncated = true;
-    }
-    if (m->msg_len + len > m->msg_alloc && msg_grow(m, m->msg_len + len) < 0) {
-        m->msg_truncated = true;
+    if (m->msg_len + len > m->max_message)
+        m->msg_dropped = "too_large";
+    else if (m->msg_len + len > m->msg_alloc && msg_grow(m, m->msg_len + len) < 0)
+        m->msg_dropped = "out_of_memory";
+    if (m->msg_dropped != NULL) {
+        wsmsg_wipe(m);
         return 0;
     }
     memcpy(m->msg + m->msg_len, data, len);
@@ -195,10 +198,13 @@ static enum wsmsg_status message_end(struct wsmsg *m, struct wsmsg_out *out)
         return fail(out, "inflate", wsmsg_zs_reason[m->transport.mode]);
     if (st != ZS_COMPLETE)
         return WSMSG_NEED_MORE;
+    m->msg_delivered = true;
+    if (m->msg_dropped != NULL) {
+        out->reason = m->msg_dropped;
+        return WSMSG_DROPPED;
+    }
     out->data = m->msg;
     out->len = m->msg_len;
-    out->truncated = m->msg_truncated;
-    m->msg_delivered = true;
     return WSMSG_MESSAGE;
 }
 
@@ -236,7 +242,7 @@ enum wsmsg_status wsmsg_feed(struct wsmsg *m, const uint8_t *buf, size_t len, si
     if (m->msg_delivered) {
         m->msg_delivered = false;
         m->msg_len = 0;
-        m->msg_truncated = false;
+        m->msg_dropped = NULL;
     }
     while (st == WSMSG_NEED_MORE) {
         enum ws_status ws = ws_decode(&m->ws, buf + at, len - at, &used, &chunk);

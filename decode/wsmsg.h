@@ -8,9 +8,11 @@
  * in. It promises:
  *   - compressed bytes are never buffered: they are decompressed as they
  *     arrive and only the decompressed message is kept;
- *   - bounded memory: a message keeps at most max_message bytes; past that
- *     the stream is still decompressed (a zlib stream cannot skip), the
- *     rest is dropped and the message is marked truncated;
+ *   - bounded memory: a message keeps at most max_message bytes. A longer
+ *     one (say a compression bomb) is never handed out, not even its
+ *     prefix: the stream is still decompressed to its end (a zlib stream
+ *     cannot skip), the bytes are dropped and wiped, and the message is
+ *     reported as WSMSG_DROPPED, so the next message decodes as usual;
  *   - close frames are reported with their status code (RFC 6455 §7.1.5:
  *     1005 when the frame has none); pings and pongs are consumed;
  *   - any byte sequence is safe: bad framing or a corrupt compressed stream
@@ -47,6 +49,8 @@ struct wsmsg_opts {
 enum wsmsg_status {
     WSMSG_NEED_MORE, /* all input consumed */
     WSMSG_MESSAGE,   /* out->data, out->len: one complete message */
+    WSMSG_DROPPED,   /* a message ended that could not be kept whole: out->reason is
+                        "too_large" (past max_message) or "out_of_memory" */
     WSMSG_CLOSE,     /* a close frame: out->close_code */
     WSMSG_ERROR,     /* out->stage ("ws" or "inflate") and out->reason say why */
 };
@@ -54,9 +58,9 @@ enum wsmsg_status {
 struct wsmsg_out {
     const uint8_t *data;
     size_t len;
-    bool truncated; /* the message was longer than max_message */
     int close_code;
-    const char *stage, *reason; /* static strings */
+    const char *stage;  /* WSMSG_ERROR: "ws" or "inflate" */
+    const char *reason; /* WSMSG_ERROR, WSMSG_DROPPED (static strings) */
 };
 
 struct wsmsg {
@@ -66,10 +70,10 @@ struct wsmsg {
     uint32_t max_message;
     uint8_t *msg;
     size_t msg_len, msg_alloc;
-    bool msg_truncated;
-    bool msg_transport; /* the message passes through `transport` */
-    bool msg_delivered; /* returned as WSMSG_MESSAGE: the next feed starts anew */
-    uint8_t ctl[125];   /* a control frame's payload (RFC 6455 §5.5) */
+    const char *msg_dropped; /* why the message is not kept whole, NULL while it is */
+    bool msg_transport;      /* the message passes through `transport` */
+    bool msg_delivered;      /* returned as WSMSG_MESSAGE: the next feed starts anew */
+    uint8_t ctl[125];        /* a control frame's payload (RFC 6455 §5.5) */
     uint8_t ctl_len;
 };
 

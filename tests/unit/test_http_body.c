@@ -95,6 +95,39 @@ START_TEST(a_zstd_body_decodes_and_a_wide_window_is_refused)
 }
 END_TEST
 
+/* too_large says the limit stopped decoding, as against corrupt input:
+ * at the limit a body is whole; one byte past it, or a gzip bomb, is not. */
+START_TEST(a_body_past_its_decoded_limit_is_too_large)
+{
+    struct http_body b;
+    static uint8_t zeros[1 << 20];
+    static uint8_t packed[1 << 16];
+    size_t n = fx_deflate_body(15 + 16, zeros, sizeof(zeros), packed, sizeof(packed));
+
+    ck_assert_int_eq(http_body_init(&b, HTTP_ENC_IDENTITY, 4, 8), 0);
+    http_body_feed(&b, (const uint8_t *)"01234567", 8);
+    ck_assert(!b.failed);
+    ck_assert(!b.too_large);
+    http_body_feed(&b, (const uint8_t *)"8", 1);
+    ck_assert(b.failed);
+    ck_assert(b.too_large);
+    http_body_fini(&b);
+
+    ck_assert_uint_lt(n, 4096);
+    ck_assert_int_eq(http_body_init(&b, HTTP_ENC_GZIP, 64, 65536), 0);
+    http_body_feed(&b, packed, n);
+    ck_assert(b.too_large);
+    ck_assert_uint_le(b.decoded_bytes, 65536 + 16384);
+    http_body_fini(&b);
+
+    ck_assert_int_eq(http_body_init(&b, HTTP_ENC_GZIP, 64, 65536), 0);
+    http_body_feed(&b, (const uint8_t *)"not gzip", 8);
+    ck_assert(b.failed);
+    ck_assert(!b.too_large);
+    http_body_fini(&b);
+}
+END_TEST
+
 static Suite *http_body_suite(void)
 {
     Suite *s = suite_create("http_body");
@@ -102,6 +135,7 @@ static Suite *http_body_suite(void)
 
     tcase_add_test(tc, bodies_decode_gzip_deflate_and_br_within_the_cap);
     tcase_add_test(tc, a_zstd_body_decodes_and_a_wide_window_is_refused);
+    tcase_add_test(tc, a_body_past_its_decoded_limit_is_too_large);
     suite_add_tcase(s, tc);
     return s;
 }
