@@ -249,6 +249,16 @@ static int64_t content_length(const struct http_parser *p)
     return found;
 }
 
+/* Starts the chunk-size line that follows a chunk (or the head). */
+static void start_chunk_line(struct http_parser *p)
+{
+    p->state = HTTP_S_CHUNK_LINE;
+    p->chunk_size = 0;
+    p->line_len = 0;
+    p->chunk_in_ext = false;
+    p->chunk_has_digit = false;
+}
+
 /* Chooses the body framing after a head (RFC 9112 §6.3). */
 static const char *frame_body(struct http_parser *p)
 {
@@ -282,11 +292,7 @@ static const char *frame_body(struct http_parser *p)
         while (end < te_len && (te[end] == ' ' || te[end] == '\t'))
             end++;
         if (span_ieq(te + end, te_len - end, "chunked")) {
-            p->state = HTTP_S_CHUNK_LINE;
-            p->chunk_size = 0;
-            p->line_len = 0;
-            p->chunk_in_ext = false;
-            p->chunk_has_digit = false;
+            start_chunk_line(p);
             return NULL;
         }
         if (p->kind == HTTP_REQUEST)
@@ -379,133 +385,138 @@ static int hex_digit(uint8_t c)
     return -1;
 }
 
+/* BODY_LENGTH and CHUNK_DATA: up to body_left bytes of buf are body. */
+static enum http_status body_slice(struct http_parser *p, const uint8_t *buf, size_t len,
+                                   size_t *used, struct http_slice *body)
+{
+    body->data = buf;
+    body->len = len < p->body_left ? len : (size_t)p->body_left;
+    p->body_left -= body->len;
+    *used = body->len;
+    return HTTP_BODY;
+}
+
+/* CHUNK_LINE: one byte of "hex[;ext]CRLF" (RFC 9112 §7.1). */
+static enum http_status chunk_line_byte(struct http_parser *p, uint8_t c)
+{
+    if (++p->line_len > HTTP_CHUNK_LINE_MAX)
+        return fail(p, "chunk_line_too_long");
+    if (c == '\n') {
+        if (!p->chunk_has_digit)
+            return fail(p, "bad_chunk_size");
+        p->line_len = 0;
+        if (p->chunk_size == 0) {
+            p->state = HTTP_S_TRAILERS;
+            p->trailer_bytes = 0;
+        } else {
+            p->state = HTTP_S_CHUNK_DATA;
+            p->body_left = p->chunk_size;
+        }
+    } else if (p->chunk_in_ext || c == '\r') {
+        /* Extensions and the CR are ignored (RFC 9112 §7.1.1). */
+    } else if (c == ';' || c == ' ' || c == '\t') {
+        p->chunk_in_ext = true;
+    } else {
+        int d = hex_digit(c);
+        if (d < 0 || p->chunk_size >> 56 != 0)
+            return fail(p, "bad_chunk_size");
+        p->chunk_size = p->chunk_size << 4 | (uint64_t)d;
+        p->chunk_has_digit = true;
+    }
+    return HTTP_NEED_MORE;
+}
+
+/* CHUNK_CRLF: one byte of the CRLF that closes a chunk's data. */
+static enum http_status chunk_crlf_byte(struct http_parser *p, uint8_t c)
+{
+    if (c == '\r' && p->crlf_seen == 0)
+        p->crlf_seen = 1;
+    else if (c == '\n')
+        start_chunk_line(p);
+    else
+        return fail(p, "bad_chunk_end");
+    return HTTP_NEED_MORE;
+}
+
+/* TRAILERS: one byte of the trailer section, which an empty line ends. */
+static enum http_status trailer_byte(struct http_parser *p, uint8_t c)
+{
+    if (++p->trailer_bytes > HTTP_TRAILER_MAX)
+        return fail(p, "trailers_too_large");
+    if (c == '\n') {
+        if (p->line_len == 0) {
+            start_next_message(p);
+            return HTTP_MESSAGE_DONE;
+        }
+        p->line_len = 0;
+    } else if (c != '\r' || p->line_len > 0) {
+        p->line_len++;
+    }
+    return HTTP_NEED_MORE;
+}
+
+/* States that have something to say with no input left: the end of an
+ * empty body, and the terminal states. */
+static bool runs_without_input(const struct http_parser *p)
+{
+    return (p->state == HTTP_S_BODY_LENGTH && p->body_left == 0) || p->state == HTTP_S_UPGRADED ||
+           p->state == HTTP_S_FAILED;
+}
+
 enum http_status http_parse(struct http_parser *p, const uint8_t *buf, size_t len, size_t *consumed,
                             struct http_slice *body)
 {
-    size_t i = 0, used;
+    size_t i = 0, used = 0;
     enum http_status st = HTTP_NEED_MORE;
 
     body->data = NULL;
     body->len = 0;
-    while (i < len || p->state == HTTP_S_BODY_LENGTH || p->state == HTTP_S_UPGRADED ||
-           p->state == HTTP_S_FAILED) {
+    while (st == HTTP_NEED_MORE && (i < len || runs_without_input(p))) {
         switch (p->state) {
         case HTTP_S_HEAD:
             st = parse_head_bytes(p, buf + i, len - i, &used);
             i += used;
-            if (st != HTTP_NEED_MORE)
-                goto out;
             break;
         case HTTP_S_BODY_LENGTH:
             if (p->body_left == 0) {
                 start_next_message(p);
                 st = HTTP_MESSAGE_DONE;
-                goto out;
+                break;
             }
-            if (i == len) {
-                st = HTTP_NEED_MORE;
-                goto out;
-            }
-            body->data = buf + i;
-            body->len = len - i < p->body_left ? len - i : (size_t)p->body_left;
-            p->body_left -= body->len;
-            i += body->len;
-            st = HTTP_BODY;
-            goto out;
-        case HTTP_S_CHUNK_LINE: {
-            uint8_t c = buf[i++];
-            if (++p->line_len > HTTP_CHUNK_LINE_MAX) {
-                st = fail(p, "chunk_line_too_long");
-                goto out;
-            }
-            if (c == '\n') {
-                if (!p->chunk_has_digit) {
-                    st = fail(p, "bad_chunk_size");
-                    goto out;
-                }
-                p->line_len = 0;
-                if (p->chunk_size == 0) {
-                    p->state = HTTP_S_TRAILERS;
-                    p->trailer_bytes = 0;
-                } else {
-                    p->state = HTTP_S_CHUNK_DATA;
-                    p->body_left = p->chunk_size;
-                }
-            } else if (p->chunk_in_ext || c == '\r') {
-                /* Extensions and the CR are ignored (RFC 9112 §7.1.1). */
-            } else if (c == ';' || c == ' ' || c == '\t') {
-                p->chunk_in_ext = true;
-            } else {
-                int d = hex_digit(c);
-                if (d < 0 || p->chunk_size >> 56 != 0) {
-                    st = fail(p, "bad_chunk_size");
-                    goto out;
-                }
-                p->chunk_size = p->chunk_size << 4 | (uint64_t)d;
-                p->chunk_has_digit = true;
-            }
+            st = body_slice(p, buf + i, len - i, &used, body);
+            i += used;
             break;
-        }
+        case HTTP_S_CHUNK_LINE:
+            st = chunk_line_byte(p, buf[i++]);
+            break;
         case HTTP_S_CHUNK_DATA:
-            body->data = buf + i;
-            body->len = len - i < p->body_left ? len - i : (size_t)p->body_left;
-            p->body_left -= body->len;
-            i += body->len;
+            st = body_slice(p, buf + i, len - i, &used, body);
+            i += used;
             if (p->body_left == 0) {
                 p->state = HTTP_S_CHUNK_CRLF;
                 p->crlf_seen = 0;
             }
-            st = HTTP_BODY;
-            goto out;
-        case HTTP_S_CHUNK_CRLF: {
-            uint8_t c = buf[i++];
-            if (c == '\r' && p->crlf_seen == 0) {
-                p->crlf_seen = 1;
-            } else if (c == '\n') {
-                p->state = HTTP_S_CHUNK_LINE;
-                p->chunk_size = 0;
-                p->line_len = 0;
-                p->chunk_in_ext = false;
-                p->chunk_has_digit = false;
-            } else {
-                st = fail(p, "bad_chunk_end");
-                goto out;
-            }
             break;
-        }
-        case HTTP_S_TRAILERS: {
-            uint8_t c = buf[i++];
-            if (++p->trailer_bytes > HTTP_TRAILER_MAX) {
-                st = fail(p, "trailers_too_large");
-                goto out;
-            }
-            if (c == '\n') {
-                if (p->line_len == 0) {
-                    start_next_message(p);
-                    st = HTTP_MESSAGE_DONE;
-                    goto out;
-                }
-                p->line_len = 0;
-            } else if (c != '\r' || p->line_len > 0) {
-                p->line_len++;
-            }
+        case HTTP_S_CHUNK_CRLF:
+            st = chunk_crlf_byte(p, buf[i++]);
             break;
-        }
+        case HTTP_S_TRAILERS:
+            st = trailer_byte(p, buf[i++]);
+            break;
         case HTTP_S_BODY_EOF:
             body->data = buf + i;
             body->len = len - i;
             i = len;
             st = HTTP_BODY;
-            goto out;
+            break;
         case HTTP_S_UPGRADED:
             st = HTTP_UPGRADED;
-            goto out;
+            break;
         case HTTP_S_FAILED:
             st = HTTP_ERROR;
-            goto out;
+            break;
         }
     }
-out:
     *consumed = i;
     return st;
 }
