@@ -1,10 +1,10 @@
 /*
  * event.h - the typed events decoding hands to the lifecycle tracker.
  *
- * The decode pipeline (stream.c: HTTP, WebSocket, compression, gateway JSON)
- * turns each captured connection into a sequence of struct argus_event, in the
- * order the bytes were captured, and passes each to one callback on the decode
- * thread. An event is a value: fixed-size fields, no pointers into decoder
+ * The decode pipeline (stream.h: HTTP exchanges, WebSocket, compression,
+ * gateway JSON) turns each captured connection into a sequence of struct
+ * argus_event, in the order the bytes were captured, and passes each to one
+ * callback on the decode thread. An event is a value: fixed-size fields, no pointers into decoder
  * buffers, valid only for the duration of the callback (copy what you keep).
  *
  * Secrets never enter an event: tokens (bot, interaction, webhook) appear only
@@ -162,8 +162,8 @@ struct argus_event {
         struct ev_gw gw;
         struct ev_close close;
         struct {
-            const char *stage; /* "http", "ws", "inflate", "gateway", "capture" (static string) */
-            const char *reason;
+            const char *stage;  /* "http", "ws", "inflate", "gateway", "capture" (static string) */
+            const char *reason; /* static; "too_large": a message or body past the size cap */
         } decode_error;
     } u;
 };

@@ -17,9 +17,10 @@
  *     candidate: a message whose content starts with a configured prefix or
  *     with a mention ("<@").
  *
- * A message cut at the size cap still yields what its prefix holds: op/t/s
- * when they come first, as they do from Discord; a field whose value was cut
- * is never read (the skimmer refuses an unterminated value).
+ * The pipeline never hands over a message cut at the size cap (it counts it
+ * as cut, issue 14). Given a truncated message anyway, gw_parse reads only
+ * what its prefix holds: a field whose value was cut is never read (the
+ * skimmer refuses an unterminated value).
  *
  * Threads: any; struct gw_opts is read-only after gw_opts_init.
  */

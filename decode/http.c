@@ -15,16 +15,8 @@
  */
 #include "http.h"
 
-#include <brotli/decode.h>
-#include <errno.h>
-#include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-#include <zstd.h>
-
-/* RFC 9659 §3: zstd content coding needs at most an 8 MiB window; a larger
- * one is refused rather than allocated. */
-#define HTTP_ZSTD_WINDOW_LOG_MAX 23
 
 static int lower(int c)
 {
@@ -257,6 +249,16 @@ static int64_t content_length(const struct http_parser *p)
     return found;
 }
 
+/* Starts the chunk-size line that follows a chunk (or the head). */
+static void start_chunk_line(struct http_parser *p)
+{
+    p->state = HTTP_S_CHUNK_LINE;
+    p->chunk_size = 0;
+    p->line_len = 0;
+    p->chunk_in_ext = false;
+    p->chunk_has_digit = false;
+}
+
 /* Chooses the body framing after a head (RFC 9112 §6.3). */
 static const char *frame_body(struct http_parser *p)
 {
@@ -290,11 +292,7 @@ static const char *frame_body(struct http_parser *p)
         while (end < te_len && (te[end] == ' ' || te[end] == '\t'))
             end++;
         if (span_ieq(te + end, te_len - end, "chunked")) {
-            p->state = HTTP_S_CHUNK_LINE;
-            p->chunk_size = 0;
-            p->line_len = 0;
-            p->chunk_in_ext = false;
-            p->chunk_has_digit = false;
+            start_chunk_line(p);
             return NULL;
         }
         if (p->kind == HTTP_REQUEST)
@@ -387,133 +385,138 @@ static int hex_digit(uint8_t c)
     return -1;
 }
 
+/* BODY_LENGTH and CHUNK_DATA: up to body_left bytes of buf are body. */
+static enum http_status body_slice(struct http_parser *p, const uint8_t *buf, size_t len,
+                                   size_t *used, struct http_slice *body)
+{
+    body->data = buf;
+    body->len = len < p->body_left ? len : (size_t)p->body_left;
+    p->body_left -= body->len;
+    *used = body->len;
+    return HTTP_BODY;
+}
+
+/* CHUNK_LINE: one byte of "hex[;ext]CRLF" (RFC 9112 §7.1). */
+static enum http_status chunk_line_byte(struct http_parser *p, uint8_t c)
+{
+    if (++p->line_len > HTTP_CHUNK_LINE_MAX)
+        return fail(p, "chunk_line_too_long");
+    if (c == '\n') {
+        if (!p->chunk_has_digit)
+            return fail(p, "bad_chunk_size");
+        p->line_len = 0;
+        if (p->chunk_size == 0) {
+            p->state = HTTP_S_TRAILERS;
+            p->trailer_bytes = 0;
+        } else {
+            p->state = HTTP_S_CHUNK_DATA;
+            p->body_left = p->chunk_size;
+        }
+    } else if (p->chunk_in_ext || c == '\r') {
+        /* Extensions and the CR are ignored (RFC 9112 §7.1.1). */
+    } else if (c == ';' || c == ' ' || c == '\t') {
+        p->chunk_in_ext = true;
+    } else {
+        int d = hex_digit(c);
+        if (d < 0 || p->chunk_size >> 56 != 0)
+            return fail(p, "bad_chunk_size");
+        p->chunk_size = p->chunk_size << 4 | (uint64_t)d;
+        p->chunk_has_digit = true;
+    }
+    return HTTP_NEED_MORE;
+}
+
+/* CHUNK_CRLF: one byte of the CRLF that closes a chunk's data. */
+static enum http_status chunk_crlf_byte(struct http_parser *p, uint8_t c)
+{
+    if (c == '\r' && p->crlf_seen == 0)
+        p->crlf_seen = 1;
+    else if (c == '\n')
+        start_chunk_line(p);
+    else
+        return fail(p, "bad_chunk_end");
+    return HTTP_NEED_MORE;
+}
+
+/* TRAILERS: one byte of the trailer section, which an empty line ends. */
+static enum http_status trailer_byte(struct http_parser *p, uint8_t c)
+{
+    if (++p->trailer_bytes > HTTP_TRAILER_MAX)
+        return fail(p, "trailers_too_large");
+    if (c == '\n') {
+        if (p->line_len == 0) {
+            start_next_message(p);
+            return HTTP_MESSAGE_DONE;
+        }
+        p->line_len = 0;
+    } else if (c != '\r' || p->line_len > 0) {
+        p->line_len++;
+    }
+    return HTTP_NEED_MORE;
+}
+
+/* States that have something to say with no input left: the end of an
+ * empty body, and the terminal states. */
+static bool runs_without_input(const struct http_parser *p)
+{
+    return (p->state == HTTP_S_BODY_LENGTH && p->body_left == 0) || p->state == HTTP_S_UPGRADED ||
+           p->state == HTTP_S_FAILED;
+}
+
 enum http_status http_parse(struct http_parser *p, const uint8_t *buf, size_t len, size_t *consumed,
                             struct http_slice *body)
 {
-    size_t i = 0, used;
+    size_t i = 0, used = 0;
     enum http_status st = HTTP_NEED_MORE;
 
     body->data = NULL;
     body->len = 0;
-    while (i < len || p->state == HTTP_S_BODY_LENGTH || p->state == HTTP_S_UPGRADED ||
-           p->state == HTTP_S_FAILED) {
+    while (st == HTTP_NEED_MORE && (i < len || runs_without_input(p))) {
         switch (p->state) {
         case HTTP_S_HEAD:
             st = parse_head_bytes(p, buf + i, len - i, &used);
             i += used;
-            if (st != HTTP_NEED_MORE)
-                goto out;
             break;
         case HTTP_S_BODY_LENGTH:
             if (p->body_left == 0) {
                 start_next_message(p);
                 st = HTTP_MESSAGE_DONE;
-                goto out;
+                break;
             }
-            if (i == len) {
-                st = HTTP_NEED_MORE;
-                goto out;
-            }
-            body->data = buf + i;
-            body->len = len - i < p->body_left ? len - i : (size_t)p->body_left;
-            p->body_left -= body->len;
-            i += body->len;
-            st = HTTP_BODY;
-            goto out;
-        case HTTP_S_CHUNK_LINE: {
-            uint8_t c = buf[i++];
-            if (++p->line_len > HTTP_CHUNK_LINE_MAX) {
-                st = fail(p, "chunk_line_too_long");
-                goto out;
-            }
-            if (c == '\n') {
-                if (!p->chunk_has_digit) {
-                    st = fail(p, "bad_chunk_size");
-                    goto out;
-                }
-                p->line_len = 0;
-                if (p->chunk_size == 0) {
-                    p->state = HTTP_S_TRAILERS;
-                    p->trailer_bytes = 0;
-                } else {
-                    p->state = HTTP_S_CHUNK_DATA;
-                    p->body_left = p->chunk_size;
-                }
-            } else if (p->chunk_in_ext || c == '\r') {
-                /* Extensions and the CR are ignored (RFC 9112 §7.1.1). */
-            } else if (c == ';' || c == ' ' || c == '\t') {
-                p->chunk_in_ext = true;
-            } else {
-                int d = hex_digit(c);
-                if (d < 0 || p->chunk_size >> 56 != 0) {
-                    st = fail(p, "bad_chunk_size");
-                    goto out;
-                }
-                p->chunk_size = p->chunk_size << 4 | (uint64_t)d;
-                p->chunk_has_digit = true;
-            }
+            st = body_slice(p, buf + i, len - i, &used, body);
+            i += used;
             break;
-        }
+        case HTTP_S_CHUNK_LINE:
+            st = chunk_line_byte(p, buf[i++]);
+            break;
         case HTTP_S_CHUNK_DATA:
-            body->data = buf + i;
-            body->len = len - i < p->body_left ? len - i : (size_t)p->body_left;
-            p->body_left -= body->len;
-            i += body->len;
+            st = body_slice(p, buf + i, len - i, &used, body);
+            i += used;
             if (p->body_left == 0) {
                 p->state = HTTP_S_CHUNK_CRLF;
                 p->crlf_seen = 0;
             }
-            st = HTTP_BODY;
-            goto out;
-        case HTTP_S_CHUNK_CRLF: {
-            uint8_t c = buf[i++];
-            if (c == '\r' && p->crlf_seen == 0) {
-                p->crlf_seen = 1;
-            } else if (c == '\n') {
-                p->state = HTTP_S_CHUNK_LINE;
-                p->chunk_size = 0;
-                p->line_len = 0;
-                p->chunk_in_ext = false;
-                p->chunk_has_digit = false;
-            } else {
-                st = fail(p, "bad_chunk_end");
-                goto out;
-            }
             break;
-        }
-        case HTTP_S_TRAILERS: {
-            uint8_t c = buf[i++];
-            if (++p->trailer_bytes > HTTP_TRAILER_MAX) {
-                st = fail(p, "trailers_too_large");
-                goto out;
-            }
-            if (c == '\n') {
-                if (p->line_len == 0) {
-                    start_next_message(p);
-                    st = HTTP_MESSAGE_DONE;
-                    goto out;
-                }
-                p->line_len = 0;
-            } else if (c != '\r' || p->line_len > 0) {
-                p->line_len++;
-            }
+        case HTTP_S_CHUNK_CRLF:
+            st = chunk_crlf_byte(p, buf[i++]);
             break;
-        }
+        case HTTP_S_TRAILERS:
+            st = trailer_byte(p, buf[i++]);
+            break;
         case HTTP_S_BODY_EOF:
             body->data = buf + i;
             body->len = len - i;
             i = len;
             st = HTTP_BODY;
-            goto out;
+            break;
         case HTTP_S_UPGRADED:
             st = HTTP_UPGRADED;
-            goto out;
+            break;
         case HTTP_S_FAILED:
             st = HTTP_ERROR;
-            goto out;
+            break;
         }
     }
-out:
     *consumed = i;
     return st;
 }
@@ -524,178 +527,4 @@ bool http_parse_eof(struct http_parser *p)
         return false;
     start_next_message(p);
     return true;
-}
-
-/* ---- body decoding ---- */
-
-static void body_keep(struct http_body *b, const uint8_t *data, size_t len)
-{
-    b->decoded_bytes += len;
-    if (b->decoded_bytes > b->decoded_limit) {
-        b->failed = true;
-        return;
-    }
-    jscan_counter_feed(&b->array, data, len);
-    size_t room = b->cap - b->len;
-    if (len > room) {
-        b->truncated = true;
-        len = room;
-    }
-    memcpy(b->buf + b->len, data, len);
-    b->len += len;
-}
-
-int http_body_init(struct http_body *b, enum http_encoding enc, size_t cap, uint64_t decoded_limit)
-{
-    int rc = 0;
-
-    memset(b, 0, sizeof(*b));
-    b->enc = enc;
-    b->cap = cap;
-    b->decoded_limit = decoded_limit;
-    b->buf = malloc(cap > 0 ? cap : 1);
-    if (b->buf == NULL) {
-        rc = -ENOMEM;
-        goto out;
-    }
-    switch (enc) {
-    case HTTP_ENC_GZIP:
-        /* 15 + 16: gzip wrapper only. */
-        if (inflateInit2(&b->z, 15 + 16) != Z_OK) {
-            rc = -ENOMEM;
-            goto out;
-        }
-        b->z_ready = true;
-        break;
-    case HTTP_ENC_DEFLATE:
-        /* Initialised on the first byte: "deflate" is meant to be zlib
-         * (RFC 9110 §8.4.1.2) but some servers send raw DEFLATE. */
-        break;
-    case HTTP_ENC_BR:
-        b->br = BrotliDecoderCreateInstance(NULL, NULL, NULL);
-        if (b->br == NULL)
-            rc = -ENOMEM;
-        break;
-    case HTTP_ENC_ZSTD:
-        b->zstd = ZSTD_createDStream();
-        if (b->zstd == NULL || ZSTD_isError(ZSTD_DCtx_setParameter(b->zstd, ZSTD_d_windowLogMax,
-                                                                   HTTP_ZSTD_WINDOW_LOG_MAX)))
-            rc = -ENOMEM;
-        break;
-    case HTTP_ENC_UNSUPPORTED:
-        b->failed = true;
-        break;
-    case HTTP_ENC_IDENTITY:
-        break;
-    }
-out:
-    return rc;
-}
-
-static void body_inflate(struct http_body *b, const uint8_t *data, size_t len)
-{
-    uint8_t out[16384];
-
-    b->z.next_in = (Bytef *)(uintptr_t)data;
-    b->z.avail_in = (uInt)len;
-    while (b->z.avail_in > 0 && !b->failed) {
-        b->z.next_out = out;
-        b->z.avail_out = sizeof(out);
-        int zr = inflate(&b->z, Z_NO_FLUSH);
-        body_keep(b, out, sizeof(out) - b->z.avail_out);
-        if (zr == Z_STREAM_END)
-            break;
-        if (zr != Z_OK && zr != Z_BUF_ERROR) {
-            b->failed = true;
-            break;
-        }
-        if (zr == Z_BUF_ERROR && b->z.avail_out != 0)
-            break;
-    }
-}
-
-static void body_brotli(struct http_body *b, const uint8_t *data, size_t len)
-{
-    uint8_t out[16384];
-    size_t avail_in = len;
-    const uint8_t *next_in = data;
-
-    while (!b->failed) {
-        size_t avail_out = sizeof(out);
-        uint8_t *next_out = out;
-        BrotliDecoderResult r =
-            BrotliDecoderDecompressStream(b->br, &avail_in, &next_in, &avail_out, &next_out, NULL);
-        body_keep(b, out, sizeof(out) - avail_out);
-        if (r == BROTLI_DECODER_RESULT_ERROR)
-            b->failed = true;
-        if (r != BROTLI_DECODER_RESULT_NEEDS_MORE_OUTPUT)
-            break;
-    }
-}
-
-static void body_zstd(struct http_body *b, const uint8_t *data, size_t len)
-{
-    uint8_t out[16384];
-    ZSTD_inBuffer in = {data, len, 0};
-
-    while (!b->failed) {
-        ZSTD_outBuffer ob = {out, sizeof(out), 0};
-        size_t r = ZSTD_decompressStream(b->zstd, &ob, &in);
-        if (ZSTD_isError(r)) {
-            b->failed = true;
-            break;
-        }
-        body_keep(b, out, ob.pos);
-        /* A full output buffer may leave decoded bytes inside zstd. */
-        if (in.pos == in.size && ob.pos < ob.size)
-            break;
-    }
-}
-
-void http_body_feed(struct http_body *b, const uint8_t *data, size_t len)
-{
-    if (b->failed || len == 0)
-        return;
-    switch (b->enc) {
-    case HTTP_ENC_IDENTITY:
-        body_keep(b, data, len);
-        break;
-    case HTTP_ENC_DEFLATE:
-        if (!b->z_ready) {
-            /* A zlib header's first byte has CM = 8 in its low nibble and
-             * a window no larger than 32 KiB (RFC 1950 §2.2); raw DEFLATE's
-             * first byte has no such rule, but this is the usual sniff. */
-            bool zlib = (data[0] & 0x0f) == 8 && (data[0] >> 4) <= 7;
-            if (inflateInit2(&b->z, zlib ? 15 : -15) != Z_OK) {
-                b->failed = true;
-                break;
-            }
-            b->z_ready = true;
-        }
-        body_inflate(b, data, len);
-        break;
-    case HTTP_ENC_GZIP:
-        body_inflate(b, data, len);
-        break;
-    case HTTP_ENC_BR:
-        body_brotli(b, data, len);
-        break;
-    case HTTP_ENC_ZSTD:
-        body_zstd(b, data, len);
-        break;
-    case HTTP_ENC_UNSUPPORTED:
-        break;
-    }
-}
-
-void http_body_fini(struct http_body *b)
-{
-    if (b->z_ready)
-        inflateEnd(&b->z);
-    if (b->br != NULL)
-        BrotliDecoderDestroyInstance(b->br);
-    if (b->zstd != NULL)
-        ZSTD_freeDStream(b->zstd);
-    free(b->buf);
-    memset(b, 0, sizeof(*b));
 }

@@ -1,6 +1,6 @@
 /*
- * http.h - a streaming HTTP/1.1 message parser (one per connection direction)
- * and a capped body decoder.
+ * http.h - a streaming HTTP/1.1 message parser, one per connection
+ * direction.
  *
  * The parser owns one direction of one connection: requests on the bytes the
  * bot writes, responses on the bytes it reads. It finds message heads,
@@ -18,13 +18,8 @@
  * http_parse(p, buf, len, &consumed, &body) in a loop until it has consumed
  * the input. The status says what happened; the head (http_head_*) stays
  * valid from HTTP_HEAD_DONE until the next message starts.
- *
- * struct http_body decodes a body's Content-Encoding (gzip, deflate, br, zstd) and
- * keeps at most `cap` decoded bytes, for the few bodies whose content matters
- * (error codes, callback types, message references, command sync length).
- * It allocates (zlib/brotli state and the capture buffer) and is freed with
- * http_body_fini(); it also counts a top-level JSON array's elements on the
- * fly, so a large command-sync response need not be kept.
+ * The body's Content-Encoding (http_head_encoding) is decoded by
+ * http_body.h.
  *
  * Threads: the decode thread; no shared state.
  */
@@ -34,9 +29,6 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
-#include <zlib.h>
-
-#include "jscan.h"
 
 #define HTTP_HEAD_MAX 16384 /* request line/status line + headers */
 #define HTTP_MAX_HEADERS 64
@@ -141,29 +133,5 @@ enum http_encoding {
 };
 
 enum http_encoding http_head_encoding(const struct http_parser *p);
-
-struct http_body {
-    enum http_encoding enc;
-    bool failed;    /* decoding failed; captured bytes so far stay */
-    bool truncated; /* more than cap decoded bytes: the rest was not kept */
-    uint64_t decoded_bytes;
-    uint64_t decoded_limit; /* beyond this many decoded bytes, stop (bombs) */
-    size_t cap;
-    size_t len;
-    uint8_t *buf; /* cap bytes, allocated by init */
-    struct jscan_counter array;
-    bool z_ready;
-    bool deflate_raw_tried;
-    z_stream z;
-    void *br;   /* BrotliDecoderState */
-    void *zstd; /* ZSTD_DStream */
-};
-
-/* Prepares to decode a body with encoding enc, keeping up to cap decoded
- * bytes and decoding at most decoded_limit. Returns 0 or -ENOMEM (then
- * http_body_fini is still safe). */
-int http_body_init(struct http_body *b, enum http_encoding enc, size_t cap, uint64_t decoded_limit);
-void http_body_feed(struct http_body *b, const uint8_t *data, size_t len);
-void http_body_fini(struct http_body *b);
 
 #endif

@@ -214,15 +214,184 @@ static void strip_authority(const char **p, size_t *len)
     *p = slash;
 }
 
-void route_parse(const char *method, const char *target, size_t len, struct ev_rest *out)
-{
-    struct route_out o = {.buf = out->route, .cap = sizeof(out->route), .len = 0};
-    struct route_seg prev = {"", 0};
-    const char *end;
-    bool expect_token = false, in_channel_messages = false;
-    bool prev_was_emoji = false;
-    unsigned index = 0;
+/* What a segment is, decided from itself and the segment before it. */
+enum route_kind {
+    ROUTE_LITERAL,        /* a word of Discord's routes, kept as it is */
+    ROUTE_CHANNEL_ID,     /* channels/{channel_id} */
+    ROUTE_GUILD_ID,       /* guilds/{guild_id} */
+    ROUTE_WEBHOOK_ID,     /* webhooks/{webhook_id}, followed by a token */
+    ROUTE_INTERACTION_ID, /* interactions/{id}, followed by a token */
+    ROUTE_MESSAGE_ID,     /* channels/{channel_id}/messages/{id} */
+    ROUTE_ID,             /* any other all-digit segment */
+    ROUTE_TOKEN,          /* an interaction or webhook token: hashed, never copied */
+    ROUTE_EMOJI,          /* reactions/{emoji} */
+    ROUTE_PARAM,          /* anything else */
+};
 
+static const char *const route_kind_word[] = {
+    [ROUTE_CHANNEL_ID] = "{channel_id}", [ROUTE_GUILD_ID] = "{guild_id}",
+    [ROUTE_WEBHOOK_ID] = "{webhook_id}", [ROUTE_INTERACTION_ID] = "{id}",
+    [ROUTE_MESSAGE_ID] = "{id}",         [ROUTE_ID] = "{id}",
+    [ROUTE_TOKEN] = "{token}",           [ROUTE_EMOJI] = "{emoji}",
+    [ROUTE_PARAM] = "{param}",
+};
+
+/* The walk along a path: the template so far, the segment before the
+ * current one, and the buffers that hold a percent-decoded segment. */
+struct route_walk {
+    const char *method;
+    struct ev_rest *rest;
+    struct route_out out;
+    struct route_seg prev;
+    enum route_kind prev_kind;
+    unsigned index;
+    /* discord.js (discord-api-types' Routes) percent-encodes every argument
+     * that is not URL-safe, so "@original" and "@me" passed as arguments
+     * arrive as "%40original" and "%40me". Such a segment is matched in its
+     * decoded form; two buffers because `prev` may still point at the last. */
+    char at_segs[2][16];
+};
+
+static bool seg_is_token(struct route_seg s)
+{
+    size_t n = sizeof(route_interaction_token_prefix) - 1;
+
+    return s.len >= n && memcmp(s.p, route_interaction_token_prefix, n) == 0;
+}
+
+/* The next segment of path[*at, len), percent-decoded if it is "%40...".
+ * False at the end of the path. */
+static bool next_seg(struct route_walk *w, const char *path, size_t len, size_t *at,
+                     struct route_seg *s)
+{
+    while (*at < len && path[*at] == '/')
+        (*at)++;
+    if (*at >= len)
+        return false;
+    const char *slash = memchr(path + *at, '/', len - *at);
+    s->p = path + *at;
+    s->len = slash != NULL ? (size_t)(slash - s->p) : len - *at;
+    *at += s->len;
+    if (s->len > 3 && s->len - 2 <= sizeof(w->at_segs[0]) && memcmp(s->p, "%40", 3) == 0) {
+        char *decoded = w->at_segs[w->index & 1];
+        decoded[0] = '@';
+        memcpy(decoded + 1, s->p + 3, s->len - 3);
+        s->p = decoded;
+        s->len -= 2;
+    }
+    return true;
+}
+
+/* "/api" and "/api/vN" lead the path and are not part of the template;
+ * N goes to api_version. True if s was one of them. */
+static bool api_prefix(struct route_walk *w, struct route_seg s)
+{
+    struct route_seg digits = {s.p + 1, s.len - 1};
+
+    if (w->index == 0 && seg_is(s, "api"))
+        return true;
+    if (w->index == 1 && seg_is(w->prev, "api") && s.len >= 2 && s.len <= 3 && s.p[0] == 'v' &&
+        seg_is_digits(digits)) {
+        w->rest->api_version = (uint8_t)seg_u64(digits);
+        return true;
+    }
+    return false;
+}
+
+/* An all-digit segment, named by the collection before it. */
+static enum route_kind classify_id(const struct route_walk *w)
+{
+    if (seg_is(w->prev, "channels"))
+        return ROUTE_CHANNEL_ID;
+    if (seg_is(w->prev, "guilds"))
+        return ROUTE_GUILD_ID;
+    if (seg_is(w->prev, "webhooks"))
+        return ROUTE_WEBHOOK_ID;
+    if (seg_is(w->prev, "interactions"))
+        return ROUTE_INTERACTION_ID;
+    if (seg_is(w->prev, "messages") && w->rest->channel_id != 0)
+        return ROUTE_MESSAGE_ID;
+    return ROUTE_ID;
+}
+
+static enum route_kind classify(const struct route_walk *w, struct route_seg s)
+{
+    bool literal = seg_is_literal(s), digits = seg_is_digits(s);
+    bool after_token_owner =
+        w->prev_kind == ROUTE_WEBHOOK_ID || w->prev_kind == ROUTE_INTERACTION_ID;
+
+    if (seg_is_token(s) || (after_token_owner && !digits && !literal))
+        return ROUTE_TOKEN;
+    if (digits)
+        return classify_id(w);
+    if (seg_is(w->prev, "reactions") && !literal)
+        return ROUTE_EMOJI;
+    return literal ? ROUTE_LITERAL : ROUTE_PARAM;
+}
+
+/* Appends the segment's template form and keeps the keys it carries. The
+ * first channel, message and token seen win. */
+static void take(struct route_walk *w, struct route_seg s, enum route_kind kind)
+{
+    struct ev_rest *r = w->rest;
+    uint64_t id = kind != ROUTE_TOKEN && kind != ROUTE_LITERAL ? seg_u64(s) : 0;
+
+    if (kind == ROUTE_LITERAL)
+        out_append(&w->out, s.p, s.len);
+    else
+        out_word(&w->out, route_kind_word[kind]);
+    switch (kind) {
+    case ROUTE_TOKEN:
+        if (r->token_hash == 0)
+            r->token_hash = tokhash(s.p, s.len);
+        break;
+    case ROUTE_CHANNEL_ID:
+        if (r->channel_id == 0)
+            r->channel_id = id;
+        break;
+    case ROUTE_WEBHOOK_ID:
+        r->webhook_id = id;
+        break;
+    case ROUTE_INTERACTION_ID:
+        r->interaction_id = id;
+        break;
+    case ROUTE_MESSAGE_ID:
+        if (r->message_id == 0)
+            r->message_id = id;
+        break;
+    case ROUTE_LITERAL:
+        /* PUT .../reactions/{emoji}/@me adds the bot's reaction;
+         * PATCH /webhooks/{id}/{token}/messages/@original edits the answer. */
+        if (w->prev_kind == ROUTE_EMOJI && seg_is(s, "@me") && strcmp(w->method, "PUT") == 0)
+            r->is_reaction = true;
+        if (seg_is(s, "@original") && seg_is(w->prev, "messages") && r->token_hash != 0 &&
+            strcmp(w->method, "PATCH") == 0)
+            r->is_original_edit = true;
+        break;
+    case ROUTE_GUILD_ID:
+    case ROUTE_ID:
+    case ROUTE_EMOJI:
+    case ROUTE_PARAM:
+        break;
+    }
+}
+
+/* The path of a request-target: no authority, query or fragment. */
+static void target_path(const char **target, size_t *len)
+{
+    const char *end;
+
+    strip_authority(target, len);
+    end = memchr(*target, '?', *len);
+    if (end != NULL)
+        *len = (size_t)(end - *target);
+    end = memchr(*target, '#', *len);
+    if (end != NULL)
+        *len = (size_t)(end - *target);
+}
+
+static void clear_keys(struct ev_rest *out)
+{
     out->route[0] = '\0';
     out->api_version = 0;
     out->interaction_id = 0;
@@ -232,109 +401,31 @@ void route_parse(const char *method, const char *target, size_t len, struct ev_r
     out->channel_id = 0;
     out->message_id = 0;
     out->is_reaction = false;
+}
 
-    strip_authority(&target, &len);
-    end = memchr(target, '?', len);
-    if (end != NULL)
-        len = (size_t)(end - target);
-    end = memchr(target, '#', len);
-    if (end != NULL)
-        len = (size_t)(end - target);
+void route_parse(const char *method, const char *target, size_t len, struct ev_rest *out)
+{
+    struct route_walk w = {
+        .method = method,
+        .rest = out,
+        .out = {.buf = out->route, .cap = sizeof(out->route)},
+        .prev = {"", 0},
+        .prev_kind = ROUTE_LITERAL,
+    };
+    struct route_seg s;
+    size_t at = 0;
 
-    /* discord.js (discord-api-types' Routes) percent-encodes every argument
-     * that is not URL-safe, so "@original" and "@me" passed as arguments
-     * arrive as "%40original" and "%40me". Such a segment is matched in its
-     * decoded form; two buffers because `prev` may still point at the last. */
-    char at_segs[2][16];
-
-    for (size_t i = 0; i < len;) {
-        struct route_seg s;
-        const char *slash;
-
-        while (i < len && target[i] == '/')
-            i++;
-        if (i >= len)
-            break;
-        slash = memchr(target + i, '/', len - i);
-        s.p = target + i;
-        s.len = slash != NULL ? (size_t)(slash - s.p) : len - i;
-        i += s.len;
-        if (s.len > 3 && s.len - 2 <= sizeof(at_segs[0]) && memcmp(s.p, "%40", 3) == 0) {
-            char *decoded = at_segs[index & 1];
-            decoded[0] = '@';
-            memcpy(decoded + 1, s.p + 3, s.len - 3);
-            s.p = decoded;
-            s.len -= 2;
+    clear_keys(out);
+    target_path(&target, &len);
+    while (next_seg(&w, target, len, &at, &s)) {
+        if (!api_prefix(&w, s)) {
+            enum route_kind kind = classify(&w, s);
+            take(&w, s, kind);
+            w.prev_kind = kind;
         }
-
-        if (index == 0 && seg_is(s, "api")) {
-            prev = s;
-            index++;
-            continue;
-        }
-        if (index == 1 && seg_is(prev, "api") && s.len >= 2 && s.len <= 3 && s.p[0] == 'v' &&
-            seg_is_digits((struct route_seg){s.p + 1, s.len - 1})) {
-            out->api_version = (uint8_t)seg_u64((struct route_seg){s.p + 1, s.len - 1});
-            prev = s;
-            index++;
-            continue;
-        }
-        index++;
-
-        bool digits = seg_is_digits(s);
-        bool token_like = s.len >= sizeof(route_interaction_token_prefix) - 1 &&
-                          memcmp(s.p, route_interaction_token_prefix,
-                                 sizeof(route_interaction_token_prefix) - 1) == 0;
-        if (token_like || (expect_token && !digits && !seg_is_literal(s))) {
-            if (out->token_hash == 0)
-                out->token_hash = tokhash(s.p, s.len);
-            out_word(&o, "{token}");
-            expect_token = false;
-        } else if (digits) {
-            uint64_t id = seg_u64(s);
-            expect_token = false;
-            if (seg_is(prev, "channels")) {
-                out_word(&o, "{channel_id}");
-                if (out->channel_id == 0)
-                    out->channel_id = id;
-            } else if (seg_is(prev, "guilds")) {
-                out_word(&o, "{guild_id}");
-            } else if (seg_is(prev, "webhooks")) {
-                out_word(&o, "{webhook_id}");
-                out->webhook_id = id;
-                expect_token = true;
-            } else if (seg_is(prev, "interactions")) {
-                out_word(&o, "{id}");
-                out->interaction_id = id;
-                expect_token = true;
-            } else {
-                out_word(&o, "{id}");
-                if (in_channel_messages && seg_is(prev, "messages") && out->message_id == 0)
-                    out->message_id = id;
-            }
-        } else if (seg_is(prev, "reactions") && !seg_is_literal(s)) {
-            out_word(&o, "{emoji}");
-            expect_token = false;
-            prev = s;
-            prev_was_emoji = true;
-            continue;
-        } else if (seg_is_literal(s)) {
-            out_append(&o, s.p, s.len);
-            if (seg_is(s, "messages") && out->channel_id != 0)
-                in_channel_messages = true;
-            if (prev_was_emoji && seg_is(s, "@me") && strcmp(method, "PUT") == 0)
-                out->is_reaction = true;
-            if (seg_is(s, "@original") && seg_is(prev, "messages") && out->token_hash != 0 &&
-                strcmp(method, "PATCH") == 0)
-                out->is_original_edit = true;
-            expect_token = false;
-        } else {
-            out_word(&o, "{param}");
-            expect_token = false;
-        }
-        prev = s;
-        prev_was_emoji = false;
+        w.prev = s;
+        w.index++;
     }
-    if (o.len == 0)
-        out_word(&o, "");
+    if (w.out.len == 0)
+        out_word(&w.out, "");
 }

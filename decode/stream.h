@@ -3,19 +3,21 @@
  * events (decode/event.h) out.
  *
  * The table owns one decoding state per captured connection (conn_id):
- * before an upgrade, an HTTP request parser on the bytes the bot writes and
- * a response parser on the bytes it reads, paired into REST exchanges; after
- * a 101, a WebSocket decoder per direction, optional permessage-deflate and
- * transport decompression (zlib-stream, zstd-stream) and the gateway payload
- * parser. It promises:
+ * before an upgrade, its REST exchanges (rest.h: requests paired with
+ * responses); after a 101, one message assembler per direction (wsmsg.h:
+ * WebSocket frames, permessage-deflate, transport decompression) and the
+ * gateway payload parser (gw.h). It promises:
  *   - events come out through the callback, synchronously inside
  *     stream_table_feed(), in capture order, each stamped with the t_ns of
  *     the record that completed it;
  *   - bounded memory: at most cfg->max_connections connections (the least
  *     recently active one is evicted and counted when a new one arrives),
- *     HTTP heads capped (http.h), gateway messages capped at
- *     cfg->max_message_bytes (a longer message is decoded from its prefix
- *     only), captured bodies capped at STREAM_BODY_CAP;
+ *     HTTP heads capped (http.h), gateway messages and decoded REST bodies
+ *     capped at cfg->max_message_bytes, kept body bytes at REST_BODY_CAP;
+ *   - a message or body past cfg->max_message_bytes (a 100 MB payload, a
+ *     compression bomb) is counted as cut, EV_DECODE_ERROR {"gateway" or
+ *     "http", "too_large"}, and yields no event, not even from its prefix;
+ *     the connection stays in sync and its next message decodes;
  *   - any byte sequence is safe: a connection that cannot be decoded (bad
  *     framing, a corrupt compressed stream, ETF, a RING_F_GAP after the
  *     upgrade) is abandoned: one EV_DECODE_ERROR {stage, reason} is emitted
@@ -39,8 +41,6 @@
 #include "config.h"
 #include "event.h"
 #include "ring.h"
-
-#define STREAM_BODY_CAP 65536
 
 struct stream_table;
 

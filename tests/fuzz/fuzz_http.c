@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "http.h"
+#include "http_body.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

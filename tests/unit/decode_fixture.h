@@ -1,6 +1,7 @@
 /*
  * decode_fixture.h - shared helpers for the decoder tests (test_http.c,
- * test_ws.c, test_zs.c, test_gw.c, test_route.c, test_stream.c, test_jscan.c).
+ * test_http_body.c, test_ws.c, test_zs.c, test_gw.c, test_route.c,
+ * test_stream.c, test_jscan.c).
  *
  * - guarded(): a copy of an input placed at the very end of readable memory,
  *   followed by a PROT_NONE page, so any read past the input faults (the

@@ -124,11 +124,17 @@ static struct argus_config test_config(void)
     return cfg;
 }
 
+/* ARGUS_MAX_MESSAGE_BYTES for run(): a test that lowers it runs in a
+ * process of its own (Check's fork mode). */
+static uint32_t run_max_message = 1 << 20;
+
 /* Feeds the session with every DATA segment cut at the given piece size
  * (0 = whole), or, with split_at >= 0, each segment cut at that offset. */
 static void run(const struct session *s, size_t piece, long split_at, struct log *l)
 {
     struct argus_config cfg = test_config();
+
+    cfg.max_message_bytes = run_max_message;
     struct stream_table *t = stream_table_create(&cfg, on_event, l);
     uint64_t now = 1000;
 
@@ -670,27 +676,185 @@ START_TEST(connection_cap_evicts_the_quietest)
 }
 END_TEST
 
-START_TEST(oversized_message_is_decoded_from_its_prefix)
+/* An upgraded plain-JSON gateway connection, id 9, ready for messages. */
+static struct seg *gateway_upgrade(struct session *s, const char *query)
+{
+    char req[160];
+
+    memset(s, 0, sizeof(*s));
+    snprintf(req, sizeof(req), "GET /?v=10&encoding=json%s HTTP/1.1\r\nUpgrade: websocket\r\n\r\n",
+             query);
+    add_text(s, 9, RING_DIR_WRITE, req);
+    struct seg *g = add_seg(s, 9, RING_DATA, RING_DIR_READ);
+    fx_puts(&g->bytes, "HTTP/1.1 101 Switching Protocols\r\n\r\n");
+    return g;
+}
+
+/* A MESSAGE_CREATE of at least `len` bytes whose content is a run of 'x'. */
+static void big_message_create(struct fx_buf *m, int seq, size_t len)
+{
+    char head[96];
+
+    snprintf(head, sizeof(head),
+             "{\"t\":\"MESSAGE_CREATE\",\"s\":%d,\"op\":0,\"d\":{\"id\":\"5\",\"content\":\"", seq);
+    fx_puts(m, head);
+    while (m->len + 3 < len)
+        fx_puts(m, "x");
+    fx_puts(m, "\"}}");
+}
+
+static const char next_message[] = "{\"t\":\"TYPING_START\",\"s\":3,\"op\":0,\"d\":{}}";
+
+/* Issue 14: a message past the cap was parsed from its first bytes and
+ * counted as an event. It is counted as cut, and the next one decodes. */
+START_TEST(an_oversized_message_is_cut_and_the_next_decodes)
 {
     struct session s;
     struct log l;
     struct fx_buf big = {0};
 
-    memset(&s, 0, sizeof(s));
-    add_text(&s, 9, RING_DIR_WRITE,
-             "GET /?v=10&encoding=json HTTP/1.1\r\nUpgrade: websocket\r\n\r\n");
-    struct seg *g = add_seg(&s, 9, RING_DATA, RING_DIR_READ);
-    fx_puts(&g->bytes, "HTTP/1.1 101 Switching Protocols\r\n\r\n");
+    struct seg *g = gateway_upgrade(&s, "");
     fx_puts(&big, "{\"t\":\"GUILD_CREATE\",\"s\":9,\"op\":0,\"d\":{\"members\":\"");
     while (big.len < (2u << 20))
         fx_puts(&big, "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx");
     fx_puts(&big, "\",\"id\":\"5\"}}");
     fx_ws_frame(&g->bytes, 1, 1, 0, 0, big.p, big.len);
+    fx_ws_frame(&add_seg(&s, 9, RING_DATA, RING_DIR_READ)->bytes, 1, 1, 0, 0, next_message,
+                strlen(next_message));
     run(&s, 0, -1, &l);
     fx_put(&l.text, "", 1);
-    ck_assert_str_eq((char *)l.text.p, "9 open\n9 kind 2\n9 gw in op=0 s=9 t=GUILD_CREATE\n");
+    ck_assert_str_eq((char *)l.text.p, "9 open\n9 kind 2\n9 error gateway too_large\n"
+                                       "9 gw in op=0 s=3 t=TYPING_START\n");
     fx_free(&l.text);
     fx_free(&big);
+    session_free(&s);
+}
+END_TEST
+
+START_TEST(a_message_over_a_small_cap_is_cut_at_every_split)
+{
+    struct session s;
+    struct log *l = malloc(sizeof(*l));
+    struct fx_buf at_cap = {0}, over = {0};
+
+    run_max_message = 4096;
+    big_message_create(&at_cap, 1, 4096);
+    ck_assert_uint_eq(at_cap.len, 4096);
+    big_message_create(&over, 2, 4097);
+    ck_assert_uint_eq(over.len, 4097);
+    struct seg *g = gateway_upgrade(&s, "");
+    fx_ws_frame(&g->bytes, 1, 1, 0, 0, at_cap.p, at_cap.len);
+    g = add_seg(&s, 9, RING_DATA, RING_DIR_READ);
+    /* Fragmented: the cap applies to the message, not to a frame. */
+    fx_ws_frame(&g->bytes, 1, 0, 0, 0, over.p, 3000);
+    fx_ws_frame(&g->bytes, 0, 1, 0, 0, over.p + 3000, over.len - 3000);
+    fx_ws_frame(&g->bytes, 1, 1, 0, 0, next_message, strlen(next_message));
+    check_all_splits(&s, l);
+    ck_assert_str_eq((char *)l->text.p, "9 open\n9 kind 2\n9 gw in op=0 s=1 t=MESSAGE_CREATE\n"
+                                        "9 error gateway too_large\n"
+                                        "9 gw in op=0 s=3 t=TYPING_START\n");
+    fx_free(&l->text);
+    free(l);
+    fx_free(&at_cap);
+    fx_free(&over);
+    session_free(&s);
+}
+END_TEST
+
+/* A zlib-stream message a few hundred bytes long that inflates to 1 MiB,
+ * past a 64 KiB cap: cut, and the shared stream still inflates the next. */
+START_TEST(a_zlib_stream_bomb_is_cut_and_the_stream_stays_in_sync)
+{
+    struct session s;
+    struct log *l = malloc(sizeof(*l));
+    struct fx_buf bomb = {0}, packed = {0}, next = {0};
+    struct fx_deflater z;
+
+    run_max_message = 65536;
+    big_message_create(&bomb, 2, 1u << 20);
+    fx_deflater_init(&z, 15);
+    fx_deflate_msg(&z, &packed, bomb.p, bomb.len);
+    fx_deflate_msg(&z, &next, next_message, strlen(next_message));
+    fx_deflater_fini(&z);
+    ck_assert_uint_lt(packed.len, 4096);
+    struct seg *g = gateway_upgrade(&s, "&compress=zlib-stream");
+    fx_ws_frame(&g->bytes, 2, 1, 0, 0, packed.p, packed.len);
+    g = add_seg(&s, 9, RING_DATA, RING_DIR_READ);
+    fx_ws_frame(&g->bytes, 2, 1, 0, 0, next.p, next.len);
+    check_all_splits(&s, l);
+    ck_assert_str_eq((char *)l->text.p, "9 open\n9 kind 2\n9 error gateway too_large\n"
+                                        "9 gw in op=0 s=3 t=TYPING_START\n");
+    fx_free(&l->text);
+    free(l);
+    fx_free(&bomb);
+    fx_free(&packed);
+    fx_free(&next);
+    session_free(&s);
+}
+END_TEST
+
+/* REST bodies past the cap: a callback request body, then a gzip error
+ * body that inflates to 1 MiB. Neither exchange is reported (what the body
+ * would have said is unknown); each is counted once, and the next exchange
+ * on the connection decodes. */
+START_TEST(rest_bodies_over_the_cap_are_cut_and_the_next_exchange_decodes)
+{
+    struct session s;
+    struct log *l = malloc(sizeof(*l));
+    struct fx_buf body = {0}, error = {0};
+    char head[256];
+    size_t gz_cap = 1u << 20;
+    uint8_t *gz = malloc(gz_cap);
+
+    ck_assert_ptr_nonnull(gz);
+    run_max_message = 4096;
+    memset(&s, 0, sizeof(s));
+    fx_puts(&add_seg(&s, 1, RING_OPEN, 0)->bytes, "discord.com");
+    fx_puts(&body, "{\"type\":4,\"data\":{\"content\":\"");
+    while (body.len < 5000)
+        fx_puts(&body, "y");
+    fx_puts(&body, "\"}}");
+    snprintf(head, sizeof(head),
+             "POST /api/v10/interactions/1100000000000000001/" ITOKEN "/callback HTTP/1.1\r\n"
+             "Content-Type: application/json\r\nContent-Length: %zu\r\n\r\n",
+             body.len);
+    struct seg *w = add_seg(&s, 1, RING_DATA, RING_DIR_WRITE);
+    fx_puts(&w->bytes, head);
+    fx_put(&w->bytes, body.p, body.len);
+    add_text(&s, 1, RING_DIR_READ, "HTTP/1.1 204 No Content\r\n\r\n");
+
+    add_text(&s, 1, RING_DIR_WRITE,
+             "POST /api/v10/channels/1200000000000000003/messages HTTP/1.1\r\n"
+             "Content-Type: application/json\r\nContent-Length: 2\r\n\r\n{}");
+    fx_puts(&error, "{\"code\":50035,\"message\":\"");
+    while (error.len < (1u << 20))
+        fx_puts(&error, "zzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzz");
+    fx_puts(&error, "\"}");
+    size_t gzlen = fx_deflate_body(15 + 16, error.p, error.len, gz, gz_cap);
+    ck_assert_uint_lt(gzlen, 4096);
+    snprintf(head, sizeof(head),
+             "HTTP/1.1 400 Bad Request\r\nContent-Type: application/json\r\n"
+             "Content-Encoding: gzip\r\nContent-Length: %zu\r\n\r\n",
+             gzlen);
+    struct seg *r = add_seg(&s, 1, RING_DATA, RING_DIR_READ);
+    fx_puts(&r->bytes, head);
+    fx_put(&r->bytes, gz, gzlen);
+
+    add_text(&s, 1, RING_DIR_WRITE, "GET /api/v10/users/@me HTTP/1.1\r\n\r\n");
+    add_text(&s, 1, RING_DIR_READ, "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\n{}");
+    add_seg(&s, 1, RING_CLOSE, 0);
+    check_all_splits(&s, l);
+    ck_assert_str_eq((char *)l->text.p,
+                     "1 open\n1 kind 1\n1 error http too_large\n1 error http too_large\n"
+                     "1 rest GET /users/@me v10 200 code=0 cb=-1 ref=0 sync=-1 iid=0 tok=0 wh=0 "
+                     "orig=0 react=0 bucket= rem=0 lib=/ rt=\n"
+                     "1 close 0\n");
+    assert_no_secret(l, ITOKEN);
+    fx_free(&l->text);
+    free(l);
+    free(gz);
+    fx_free(&body);
+    fx_free(&error);
     session_free(&s);
 }
 END_TEST
@@ -817,7 +981,10 @@ static Suite *stream_suite(void)
     tcase_add_test(tc, a_connection_first_seen_mid_response_waits_for_a_request);
     tcase_add_test(tc, garbage_is_abandoned_and_counted);
     tcase_add_test(tc, connection_cap_evicts_the_quietest);
-    tcase_add_test(tc, oversized_message_is_decoded_from_its_prefix);
+    tcase_add_test(tc, an_oversized_message_is_cut_and_the_next_decodes);
+    tcase_add_test(tc, a_message_over_a_small_cap_is_cut_at_every_split);
+    tcase_add_test(tc, a_zlib_stream_bomb_is_cut_and_the_stream_stays_in_sync);
+    tcase_add_test(tc, rest_bodies_over_the_cap_are_cut_and_the_next_exchange_decodes);
     tcase_add_test(tc, a_request_head_cut_by_close_is_wiped);
     tcase_add_test(tc, a_malformed_request_head_is_wiped);
     tcase_add_test(tc, an_identify_cut_by_close_is_wiped);
