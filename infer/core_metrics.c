@@ -79,10 +79,17 @@ static void core_metrics_observe_evicted(struct reg_observer *obs, void *arg)
     reg_observe_u64(obs, REG_NO_ATTRS, core_metrics_load(&cm->host->stats->connections_evicted));
 }
 
+/* argus-dpy labels its instrumentation errors by the hook they happened in,
+ * and its dashboards group them by (hook). Every error Argus can count today
+ * happens in one of its OpenSSL hooks (SSL_read, SSL_read_ex, SSL_write,
+ * SSL_write_ex, SSL_free: no real function to forward to), and the preload
+ * counts them in one counter, so the label names that family of hooks, not
+ * the function. */
 static void core_metrics_observe_instr_errors(struct reg_observer *obs, void *arg)
 {
     const struct core_metrics *cm = arg;
-    reg_observe_u64(obs, REG_NO_ATTRS, core_metrics_load(&cm->host->stats->instrumentation_errors));
+    reg_observe_u64(obs, REG_ATTRS({"hook", "openssl"}),
+                    core_metrics_load(&cm->host->stats->instrumentation_errors));
 }
 
 static void core_metrics_observe_connections(struct reg_observer *obs, void *arg)
@@ -117,7 +124,8 @@ static void core_metrics_define_counters(struct reg *r, struct core_metrics *cm)
          core_metrics_observe_dropped_bytes},
         {"argus_connections_evicted_total", "Connections dropped from the full connection table",
          "{connection}", core_metrics_observe_evicted},
-        {"argus_instrumentation_errors_total", "Interposed calls Argus could not observe",
+        {"argus_instrumentation_errors_total",
+         "Interposed calls Argus could not observe, by hook (openssl: its OpenSSL hooks)",
          "{error}", core_metrics_observe_instr_errors},
         {"argus_connections_total",
          "TLS connections seen, by kind (rest, gateway; ignored: not Discord; unknown: closed "

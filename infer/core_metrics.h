@@ -11,7 +11,8 @@
  * counters are the relaxed atomics the bot's threads bump in the host's
  * struct cap_stats, the connection counts are atomics of this module, the
  * health is the exporter's. Each reports from the first collection, zeros
- * included.
+ * included. argus_instrumentation_errors_total carries hook="openssl": every
+ * such error happens in an OpenSSL hook, which the preload counts together.
  *
  * Threads: core_metrics_define() and core_metrics_set_exporter() on Argus'
  * thread while the core starts, before any reader exists;

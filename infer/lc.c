@@ -88,6 +88,13 @@ static void lc_set_due(struct lc *lc, struct lc_entry *e, uint64_t due_ns)
 
 /* ---- outcomes ---------------------------------------------------------------- */
 
+/* An application command's `command` label: its qualified name, or _unknown
+ * when the event had none. */
+static const char *lc_app_command_label(const struct lc_entry *e)
+{
+    return e->name[0] ? e->name : LC_PREFIX_UNKNOWN;
+}
+
 static void lc_record_interaction(struct lc *lc, struct lc_entry *e, const char *status,
                                   double duration)
 {
@@ -95,7 +102,7 @@ static void lc_record_interaction(struct lc *lc, struct lc_entry *e, const char 
     reg_counter_add(lc->m.responses, REG_ATTRS({"type", type}, {"status", status}), 1);
     if (e->interaction_type != EV_INTERACTION_APPLICATION_COMMAND)
         return;
-    const char *command = e->name[0] ? e->name : LC_PREFIX_UNKNOWN;
+    const char *command = lc_app_command_label(e);
     reg_counter_add(lc->m.app_commands, REG_ATTRS({"command", command}, {"status", status}), 1);
     reg_histogram_record(lc->m.app_command_duration, REG_ATTRS({"command", command}), duration);
     if (e->outcome != LC_SUCCESS)
@@ -108,6 +115,9 @@ static void lc_record_prefix(struct lc *lc, struct lc_entry *e, const char *stat
     const char *command = lc_prefix_label(&lc->labels, e->name, e->outcome != LC_TIMEOUT);
     snprintf(e->label, sizeof(e->label), "%s", command);
     command = e->label;
+    /* A prefix label is decided only when its command ends (lc_prefix.h), so
+     * its other outcomes start at 0 with its first one. */
+    lc_metrics_zero_outcomes(lc->m.commands, command);
     reg_counter_add(lc->m.commands, REG_ATTRS({"command", command}, {"status", status}), 1);
     reg_histogram_record(lc->m.command_duration, REG_ATTRS({"command", command}), duration);
     if (e->outcome != LC_SUCCESS)
@@ -222,8 +232,10 @@ static void lc_on_interaction_create(struct lc *lc, const struct argus_event *ev
         return;
     e->interaction_type = (uint8_t)in->type;
     e->guild_id = in->guild_id;
-    if (in->type == EV_INTERACTION_APPLICATION_COMMAND)
+    if (in->type == EV_INTERACTION_APPLICATION_COMMAND) {
         snprintf(e->name, sizeof(e->name), "%s", in->name);
+        lc_metrics_zero_outcomes(lc->m.app_commands, lc_app_command_label(e));
+    }
     /* Autocomplete fires on every keystroke: metrics only, never a span. */
     if (in->type != EV_INTERACTION_AUTOCOMPLETE)
         lc_span_start(&lc->spans, e);

@@ -10,6 +10,7 @@
 #include <stddef.h>
 #include <stdio.h>
 
+#include "lc_entry.h"
 #include "log.h"
 
 /* argus-dpy's buckets, in seconds. */
@@ -79,6 +80,30 @@ static struct reg_metric *lc_metrics_define_one(struct reg *reg, const struct lc
     }
 }
 
+/* The stages decode/ reports a decode error in (decode/event.h). A stage
+ * missing here still counts; it only starts without its 0. */
+static const char *const lc_metrics_decode_stages[] = {"http", "ws", "inflate", "gateway",
+                                                       "capture"};
+
+/* Adding 0 creates a counter's series without changing its value. */
+static void lc_metrics_zero_errors(const struct lc_metrics *m)
+{
+    const size_t n_stages = sizeof(lc_metrics_decode_stages) / sizeof(lc_metrics_decode_stages[0]);
+    for (size_t i = 0; i < n_stages; i++)
+        reg_counter_add(m->decode_errors, REG_ATTRS({"stage", lc_metrics_decode_stages[i]}), 0);
+    reg_counter_add(m->timers_evicted, REG_NO_ATTRS, 0);
+    reg_counter_add(m->abandoned, REG_NO_ATTRS, 0);
+}
+
+void lc_metrics_zero_outcomes(struct reg_metric *counter, const char *command)
+{
+    for (int o = 0; o < LC_N_OUTCOMES; o++)
+        reg_counter_add(
+            counter,
+            REG_ATTRS({"command", command}, {"status", lc_entry_outcome_name((enum lc_outcome)o)}),
+            0);
+}
+
 void lc_metrics_define(struct lc_metrics *m, struct reg *reg, const char *ns)
 {
     char name[REG_NAME_MAX];
@@ -93,6 +118,7 @@ void lc_metrics_define(struct lc_metrics *m, struct reg *reg, const char *ns)
         if (!*out)
             argus_log_warn("%s: could not define %s", __func__, name);
     }
+    lc_metrics_zero_errors(m);
 }
 
 double lc_metrics_seconds(uint64_t from_ns, uint64_t to_ns)

@@ -13,7 +13,9 @@
  * Promises: names and units translate to argus-dpy's Prometheus names under
  * every OTLP-to-Prometheus strategy (otlp-notes.md §9): counters are *_total
  * with a {annotation} unit, histograms *_seconds in "s" with argus-dpy's
- * buckets. A definition the registry refuses leaves that pointer NULL (said
+ * buckets. Series whose label values are known start at 0, so that rate(),
+ * increase() and absent() work from the first collection (issue 13). A
+ * definition the registry refuses leaves that pointer NULL (said
  * once as a warning); the registry's recorders accept NULL, so nothing else
  * needs to check.
  *
@@ -49,8 +51,18 @@ struct lc_metrics {
     struct reg_metric *abandoned;
 };
 
-/* ns: the metric name prefix (ARGUS_NAMESPACE), read during the call. */
+/* ns: the metric name prefix (ARGUS_NAMESPACE), read during the call. The
+ * series whose label values are known from the start exist at once, at 0:
+ * argus_decode_errors_total for every stage decode/ reports (http, ws,
+ * inflate, gateway, capture), argus_timers_evicted_total and
+ * argus_lifecycles_abandoned_total. */
 void lc_metrics_define(struct lc_metrics *m, struct reg *reg, const char *ns);
+
+/* Creates counter's series {command, status} at 0 for every status (success,
+ * error, timeout) that does not exist yet; one that exists keeps its value.
+ * For discord_app_commands_total and discord_commands_total, once the command
+ * is known, so that its first outcome of each kind is an increase from 0. */
+void lc_metrics_zero_outcomes(struct reg_metric *counter, const char *command);
 
 /* A duration as the histograms record it: seconds, 0 when to_ns is not after
  * from_ns. */
