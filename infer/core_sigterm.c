@@ -8,9 +8,22 @@
  * The thread blocks every signal, so SIGTERM is always delivered to a bot
  * thread (process-directed signals pick a thread that does not block them).
  *
+ * What counts as "the default action". SIG_DFL, and also a one-shot handler
+ * (SA_RESETHAND): the kernel puts SIG_DFL back as it runs it, which is the
+ * idiom of a handler that tidies up and re-raises to die of the signal. Node
+ * installs exactly that for SIGTERM in every process (it restores the
+ * terminal, then re-raises), so a discord.js bot without a
+ * process.on('SIGTERM') of its own dies of SIGTERM without exit handlers: its
+ * last interval, and the spans held for late answers, were lost. Ours goes in
+ * front of such a handler and, after the flush, puts it back and sends SIGTERM
+ * again, so it runs exactly as it would have. A handler that stays installed
+ * (no SA_RESETHAND: libuv's for process.on('SIGTERM'), Python's) is the
+ * program's decision about SIGTERM and is never wrapped; those programs exit
+ * through exit(), which runs the exit flush.
+ *
  * A forked child inherits the handler but not the thread, so the handler
- * compares getpid() with the pid that installed it; in a child it restores
- * the default action and re-raises at once.
+ * compares getpid() with the pid that installed it; in a child it puts the
+ * previous action back and re-raises at once.
  */
 #include "core_sigterm.h"
 
@@ -24,28 +37,61 @@
 #include <unistd.h>
 
 static sem_t core_sigterm_sem;
-static _Atomic pid_t core_sigterm_owner; /* the pid whose thread waits on the semaphore */
+static _Atomic pid_t core_sigterm_owner;   /* the pid whose thread waits on the semaphore */
+static struct sigaction core_sigterm_prev; /* SIG_DFL or a one-shot handler; put back after */
 static void (*core_sigterm_flush)(void);
 static void (*core_sigterm_mark_thread)(void);
+
+/* Puts the previous action back and sends SIGTERM to the process; what
+ * happens next is what would have happened without Argus. Async-signal-safe. */
+static void core_sigterm_pass_on(void)
+{
+    sigaction(SIGTERM, &core_sigterm_prev, NULL);
+    kill(getpid(), SIGTERM); /* process-directed: lands on a bot thread */
+}
 
 static void core_sigterm_on_signal(int sig)
 {
     int saved_errno = errno;
-    if (getpid() != atomic_load(&core_sigterm_owner)) {
-        /* A forked child: no thread waits here. Die as SIGTERM would. */
-        signal(sig, SIG_DFL);
-        raise(sig);
-    } else {
+    (void)sig;
+    if (getpid() != atomic_load(&core_sigterm_owner))
+        core_sigterm_pass_on(); /* a forked child: no thread waits here */
+    else
         sem_post(&core_sigterm_sem);
-    }
     errno = saved_errno;
 }
 
-static bool core_sigterm_handler_is(void (*handler)(int))
+static bool core_sigterm_current(struct sigaction *cur)
+{
+    return sigaction(SIGTERM, NULL, cur) == 0;
+}
+
+static bool core_sigterm_is_ours(void)
 {
     struct sigaction cur;
-    return sigaction(SIGTERM, NULL, &cur) == 0 && !(cur.sa_flags & SA_SIGINFO) &&
-           cur.sa_handler == handler;
+    return core_sigterm_current(&cur) && !(cur.sa_flags & SA_SIGINFO) &&
+           cur.sa_handler == core_sigterm_on_signal;
+}
+
+/* SIG_DFL, or a one-shot handler (see the top of this file); never SIG_IGN. */
+static bool core_sigterm_ends_like_default(const struct sigaction *act)
+{
+    if (act->sa_flags & SA_SIGINFO)
+        return (act->sa_flags & SA_RESETHAND) != 0;
+    if (act->sa_handler == SIG_DFL)
+        return true;
+    return act->sa_handler != SIG_IGN && (act->sa_flags & SA_RESETHAND);
+}
+
+/* Whether SIGTERM's action is still the one saved in core_sigterm_prev. */
+static bool core_sigterm_unchanged(void)
+{
+    struct sigaction cur;
+    if (!core_sigterm_current(&cur) || cur.sa_flags != core_sigterm_prev.sa_flags)
+        return false;
+    if (cur.sa_flags & SA_SIGINFO)
+        return cur.sa_sigaction == core_sigterm_prev.sa_sigaction;
+    return cur.sa_handler == core_sigterm_prev.sa_handler;
 }
 
 static void *core_sigterm_main(void *arg)
@@ -58,10 +104,8 @@ static void *core_sigterm_main(void *arg)
         ;
     core_sigterm_flush();
     /* Only if the program has not put its own handler in meanwhile. */
-    if (core_sigterm_handler_is(core_sigterm_on_signal)) {
-        signal(SIGTERM, SIG_DFL);
-        kill(getpid(), SIGTERM); /* process-directed: lands on a bot thread */
-    }
+    if (core_sigterm_is_ours())
+        core_sigterm_pass_on();
     return NULL;
 }
 
@@ -81,7 +125,8 @@ static int core_sigterm_start_thread(void)
 
 void core_sigterm_install(void (*flush)(void), void (*mark_thread)(void))
 {
-    if (!core_sigterm_handler_is(SIG_DFL))
+    if (!core_sigterm_current(&core_sigterm_prev) ||
+        !core_sigterm_ends_like_default(&core_sigterm_prev))
         return; /* the program has its own (or ignores it): leave it alone */
     if (sem_init(&core_sigterm_sem, 0, 0) != 0)
         return;
@@ -95,13 +140,13 @@ void core_sigterm_install(void (*flush)(void), void (*mark_thread)(void))
     sa.sa_handler = core_sigterm_on_signal;
     sigemptyset(&sa.sa_mask);
     sa.sa_flags = SA_RESTART;
-    /* Re-check: install only over the default action. */
-    if (core_sigterm_handler_is(SIG_DFL))
+    /* Re-check: install only over the action just judged. */
+    if (core_sigterm_unchanged())
         sigaction(SIGTERM, &sa, NULL);
 }
 
 void core_sigterm_fork_child(void)
 {
-    if (core_sigterm_handler_is(core_sigterm_on_signal))
-        signal(SIGTERM, SIG_DFL);
+    if (core_sigterm_is_ours())
+        sigaction(SIGTERM, &core_sigterm_prev, NULL);
 }
