@@ -95,22 +95,32 @@ static const char *lc_app_command_label(const struct lc_entry *e)
     return e->name[0] ? e->name : LC_PREFIX_UNKNOWN;
 }
 
-static void lc_record_interaction(struct lc *lc, struct lc_entry *e, const char *status,
-                                  double duration)
+/* A decided command's outcome under its label: counted by status, its
+ * duration, and its error_type unless it succeeded. */
+static void lc_record_command(struct lc *lc, struct reg_metric *outcomes,
+                              struct reg_metric *durations, const struct lc_entry *e,
+                              const char *command, double duration)
 {
-    const char *type = lc_entry_type_name(e->interaction_type);
-    reg_counter_add(lc->m.responses, REG_ATTRS({"type", type}, {"status", status}), 1);
-    if (e->interaction_type != EV_INTERACTION_APPLICATION_COMMAND)
-        return;
-    const char *command = lc_app_command_label(e);
-    reg_counter_add(lc->m.app_commands, REG_ATTRS({"command", command}, {"status", status}), 1);
-    reg_histogram_record(lc->m.app_command_duration, REG_ATTRS({"command", command}), duration);
+    const char *status = lc_entry_outcome_name(e->outcome);
+    reg_counter_add(outcomes, REG_ATTRS({"command", command}, {"status", status}), 1);
+    reg_histogram_record(durations, REG_ATTRS({"command", command}), duration);
     if (e->outcome != LC_SUCCESS)
         reg_counter_add(lc->m.command_errors,
                         REG_ATTRS({"command", command}, {"error_type", e->error_type}), 1);
 }
 
-static void lc_record_prefix(struct lc *lc, struct lc_entry *e, const char *status, double duration)
+static void lc_record_interaction(struct lc *lc, struct lc_entry *e, double duration)
+{
+    const char *status = lc_entry_outcome_name(e->outcome);
+    const char *type = lc_entry_type_name(e->interaction_type);
+    reg_counter_add(lc->m.responses, REG_ATTRS({"type", type}, {"status", status}), 1);
+    if (e->interaction_type != EV_INTERACTION_APPLICATION_COMMAND)
+        return;
+    lc_record_command(lc, lc->m.app_commands, lc->m.app_command_duration, e,
+                      lc_app_command_label(e), duration);
+}
+
+static void lc_record_prefix(struct lc *lc, struct lc_entry *e, double duration)
 {
     const char *command = lc_prefix_label(&lc->labels, e->name, e->outcome != LC_TIMEOUT);
     snprintf(e->label, sizeof(e->label), "%s", command);
@@ -118,11 +128,7 @@ static void lc_record_prefix(struct lc *lc, struct lc_entry *e, const char *stat
     /* A prefix label is decided only when its command ends (lc_prefix.h), so
      * its other outcomes start at 0 with its first one. */
     lc_metrics_zero_outcomes(lc->m.commands, command);
-    reg_counter_add(lc->m.commands, REG_ATTRS({"command", command}, {"status", status}), 1);
-    reg_histogram_record(lc->m.command_duration, REG_ATTRS({"command", command}), duration);
-    if (e->outcome != LC_SUCCESS)
-        reg_counter_add(lc->m.command_errors,
-                        REG_ATTRS({"command", command}, {"error_type", e->error_type}), 1);
+    lc_record_command(lc, lc->m.commands, lc->m.command_duration, e, command, duration);
 }
 
 /* Decides e's outcome and records its metrics; the caller then finishes or
@@ -138,9 +144,9 @@ static void lc_decide(struct lc *lc, struct lc_entry *e, enum lc_outcome outcome
     else if (outcome == LC_ERROR)
         lc_entry_error_type(answer, e->error_type);
     if (e->kind == LC_KIND_INTERACTION)
-        lc_record_interaction(lc, e, lc_entry_outcome_name(outcome), duration);
+        lc_record_interaction(lc, e, duration);
     else
-        lc_record_prefix(lc, e, lc_entry_outcome_name(outcome), duration);
+        lc_record_prefix(lc, e, duration);
 }
 
 /* Ends a decided lifecycle: its span goes out and the slot is freed. */
@@ -180,6 +186,19 @@ static void lc_late_answer(struct lc *lc, struct lc_entry *e, const struct lc_an
         lc_prefix_label(&lc->labels, e->name, true); /* the bot does know this command */
     if (final)
         lc_finish(lc, e);
+}
+
+/* An answer after which none is expected: in time, it is kept in *slot and
+ * decides the outcome; after the deadline, it becomes the late answer. */
+static void lc_final_answer(struct lc *lc, struct lc_entry *e, struct lc_answer *slot,
+                            const struct lc_answer *a)
+{
+    if (e->phase == LC_LINGER || a->request_ns > e->deadline_ns) {
+        lc_late_answer(lc, e, a, true);
+        return;
+    }
+    *slot = *a;
+    lc_answered(lc, e, a);
 }
 
 /* ---- opening ----------------------------------------------------------------- */
@@ -274,18 +293,9 @@ static void lc_on_completion(struct lc *lc, struct lc_entry *e, const struct ev_
     struct lc_answer a = lc_entry_answer_of(r);
     if (r->status == 429)
         return;
-    if (e->phase == LC_LINGER) {
-        lc_late_answer(lc, e, &a, true);
-        return;
-    }
-    if (e->phase != LC_AWAIT_COMPLETION)
+    if (e->phase == LC_AWAIT_ANSWER)
         return; /* before any callback: Discord refuses it; a child span only */
-    if (r->request_ns > e->deadline_ns) {
-        lc_late_answer(lc, e, &a, true);
-        return;
-    }
-    e->completion = a;
-    lc_answered(lc, e, &a);
+    lc_final_answer(lc, e, &e->completion, &a);
 }
 
 /* A REST call that carries an interaction's id or token. */
@@ -360,12 +370,7 @@ static void lc_on_prefix_answer(struct lc *lc, struct lc_entry *e, const struct 
     struct lc_answer a = lc_entry_answer_of(r);
     if (r->status == 429)
         return;
-    if (e->phase == LC_LINGER || r->request_ns > e->deadline_ns) {
-        lc_late_answer(lc, e, &a, true);
-        return;
-    }
-    e->initial = a;
-    lc_answered(lc, e, &a);
+    lc_final_answer(lc, e, &e->initial, &a);
 }
 
 /* A bot message or reaction that may answer a prefix command. */
