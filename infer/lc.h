@@ -25,6 +25,12 @@
  * is ever a label, and discord.guild_id appears on spans only with
  * cfg->per_guild.
  *
+ * This is the tracker's whole interface; its parts are modules of their own:
+ * lc_table.h (the open lifecycles), lc_entry.h (one lifecycle), lc_span.h
+ * (span building), lc_metrics.h (the metric catalogue), lc_rest.h (REST
+ * metrics), lc_info.h (discord_bot_info), lc_gw.h (shards and guilds) and
+ * lc_prefix.h (prefix-command labels).
+ *
  * Bounds: at most cfg->max_open_lifecycles lifecycles are open; opening one
  * more evicts the oldest, which gets no outcome and is counted in
  * argus_timers_evicted_total. Prefix labels are bounded by lc_prefix.h.

@@ -56,6 +56,7 @@ struct lc_gw_shard {
     double latency_s;
     uint64_t down_order; /* larger = went down more recently */
     uint32_t ready_guilds;
+    bool reconnects_zeroed; /* its reconnects series exists, at 0 or more */
 };
 
 struct lc_gw {
@@ -176,14 +177,16 @@ static int lc_gw_resume_shard_unlocked(const struct lc_gw *gw)
 
 /* ---- events (decode thread) --------------------------------------------- */
 
-static void lc_gw_record_shard(struct reg_metric *m, int shard, const char *code)
+/* Adds n (0 creates the series) to a counter by shard, and close code when
+ * code is not NULL. */
+static void lc_gw_record_shard(struct reg_metric *m, int shard, const char *code, uint64_t n)
 {
     char shard_s[12];
     snprintf(shard_s, sizeof(shard_s), "%d", shard);
     if (code)
-        reg_counter_add(m, REG_ATTRS({"shard", shard_s}, {"code", code}), 1);
+        reg_counter_add(m, REG_ATTRS({"shard", shard_s}, {"code", code}), n);
     else
-        reg_counter_add(m, REG_ATTRS({"shard", shard_s}), 1);
+        reg_counter_add(m, REG_ATTRS({"shard", shard_s}), n);
 }
 
 static void lc_gw_on_dispatch_unlocked(struct lc_gw *gw, struct lc_gw_conn *c,
@@ -221,19 +224,66 @@ static void lc_gw_on_dispatch_unlocked(struct lc_gw *gw, struct lc_gw_conn *c,
     }
 }
 
+/* Whether a payload can change what lc_gw tracks: the beats, IDENTIFYs and
+ * RESUMEs the bot writes; the ACKs and the few dispatches about sessions and
+ * guilds it reads. Every other dispatch passes without taking the lock. */
+static bool lc_gw_is_relevant(const struct argus_event *ev)
+{
+    const struct ev_gw *g = &ev->u.gw;
+    if (ev->kind != EV_GW_RECV)
+        return g->op == LC_GW_OP_HEARTBEAT || g->op == LC_GW_OP_IDENTIFY ||
+               g->op == LC_GW_OP_RESUME;
+    if (g->op == LC_GW_OP_HEARTBEAT_ACK)
+        return true;
+    return g->op == LC_GW_OP_DISPATCH &&
+           (strcmp(g->t, "READY") == 0 || strcmp(g->t, "RESUMED") == 0 ||
+            strcmp(g->t, "GUILD_CREATE") == 0 || strcmp(g->t, "GUILD_DELETE") == 0);
+}
+
+static void lc_gw_on_ack_unlocked(struct lc_gw *gw, struct lc_gw_conn *c, uint64_t t_ns)
+{
+    if (c->heartbeat_pending && t_ns >= c->heartbeat_sent_ns) {
+        double latency = (double)(t_ns - c->heartbeat_sent_ns) / 1e9;
+        struct lc_gw_shard *s = c->shard >= 0 ? lc_gw_shard_unlocked(gw, c->shard) : NULL;
+        if (s) {
+            s->has_latency = true;
+            s->latency_s = latency;
+        } else {
+            c->has_early_latency = true;
+            c->early_latency_s = latency;
+        }
+    }
+    c->heartbeat_pending = false;
+}
+
+/* Returns the shard whose reconnect this IDENTIFY is (it was up before), or
+ * -1. */
+static int lc_gw_on_identify_unlocked(struct lc_gw *gw, struct lc_gw_conn *c, const struct ev_gw *g)
+{
+    struct lc_gw_shard *s = lc_gw_bind_unlocked(gw, c, g->u.identify.shard_id);
+    if (g->u.identify.shard_count > 0)
+        gw->shard_count = g->u.identify.shard_count;
+    else if (gw->shard_count == 0)
+        gw->shard_count = 1;
+    return s && s->was_up ? s->id : -1;
+}
+
+/* The shard of c when its reconnects series is still to be created (once per
+ * shard, at its first IDENTIFY, READY or RESUME), else -1. */
+static int lc_gw_new_shard_unlocked(struct lc_gw *gw, const struct lc_gw_conn *c)
+{
+    struct lc_gw_shard *s = c->shard >= 0 ? lc_gw_shard_unlocked(gw, c->shard) : NULL;
+    if (!s || s->reconnects_zeroed)
+        return -1;
+    s->reconnects_zeroed = true;
+    return s->id;
+}
+
 void lc_gw_on_payload(struct lc_gw *gw, const struct argus_event *ev)
 {
     const struct ev_gw *g = &ev->u.gw;
-    bool in = ev->kind == EV_GW_RECV;
     int reconnect_shard = -1;
-    bool relevant = (in && (g->op == LC_GW_OP_HEARTBEAT_ACK || g->op == LC_GW_OP_DISPATCH)) ||
-                    (!in && (g->op == LC_GW_OP_HEARTBEAT || g->op == LC_GW_OP_IDENTIFY ||
-                             g->op == LC_GW_OP_RESUME));
-    if (!gw || !relevant)
-        return;
-    if (in && g->op == LC_GW_OP_DISPATCH && strcmp(g->t, "READY") != 0 &&
-        strcmp(g->t, "RESUMED") != 0 && strcmp(g->t, "GUILD_CREATE") != 0 &&
-        strcmp(g->t, "GUILD_DELETE") != 0)
+    if (!gw || !lc_gw_is_relevant(ev))
         return;
 
     pthread_mutex_lock(&gw->mu);
@@ -246,29 +296,11 @@ void lc_gw_on_payload(struct lc_gw *gw, const struct argus_event *ev)
         c->heartbeat_sent_ns = ev->t_ns;
         break;
     case LC_GW_OP_HEARTBEAT_ACK:
-        if (c->heartbeat_pending && ev->t_ns >= c->heartbeat_sent_ns) {
-            double latency = (double)(ev->t_ns - c->heartbeat_sent_ns) / 1e9;
-            struct lc_gw_shard *s = c->shard >= 0 ? lc_gw_shard_unlocked(gw, c->shard) : NULL;
-            if (s) {
-                s->has_latency = true;
-                s->latency_s = latency;
-            } else {
-                c->has_early_latency = true;
-                c->early_latency_s = latency;
-            }
-        }
-        c->heartbeat_pending = false;
+        lc_gw_on_ack_unlocked(gw, c, ev->t_ns);
         break;
-    case LC_GW_OP_IDENTIFY: {
-        struct lc_gw_shard *s = lc_gw_bind_unlocked(gw, c, g->u.identify.shard_id);
-        if (g->u.identify.shard_count > 0)
-            gw->shard_count = g->u.identify.shard_count;
-        else if (gw->shard_count == 0)
-            gw->shard_count = 1;
-        if (s && s->was_up)
-            reconnect_shard = s->id;
+    case LC_GW_OP_IDENTIFY:
+        reconnect_shard = lc_gw_on_identify_unlocked(gw, c, g);
         break;
-    }
     case LC_GW_OP_RESUME:
         if (c->shard < 0)
             lc_gw_bind_unlocked(gw, c, lc_gw_resume_shard_unlocked(gw));
@@ -278,10 +310,13 @@ void lc_gw_on_payload(struct lc_gw *gw, const struct argus_event *ev)
         lc_gw_on_dispatch_unlocked(gw, c, g);
         break;
     }
+    int new_shard = lc_gw_new_shard_unlocked(gw, c);
     pthread_mutex_unlock(&gw->mu);
 
+    if (new_shard >= 0)
+        lc_gw_record_shard(gw->reconnects, new_shard, NULL, 0);
     if (reconnect_shard >= 0)
-        lc_gw_record_shard(gw->reconnects, reconnect_shard, NULL);
+        lc_gw_record_shard(gw->reconnects, reconnect_shard, NULL, 1);
 }
 
 void lc_gw_on_close(struct lc_gw *gw, const struct argus_event *ev)
@@ -309,7 +344,7 @@ void lc_gw_on_close(struct lc_gw *gw, const struct argus_event *ev)
     if (disconnect_shard >= 0) {
         char code_s[12];
         snprintf(code_s, sizeof(code_s), "%d", code);
-        lc_gw_record_shard(gw->disconnects, disconnect_shard, code_s);
+        lc_gw_record_shard(gw->disconnects, disconnect_shard, code_s, 1);
     }
 }
 

@@ -7,7 +7,10 @@
  * discord_guilds and discord_app_commands_registered, and records the
  * counters discord_shard_disconnects_total and discord_shard_reconnects_total.
  * ("discord" is cfg->ns.) Gauges are computed when a reader collects
- * (invariant 5): nothing polls.
+ * (invariant 5): nothing polls. A shard's reconnects series exists, at 0,
+ * from its first IDENTIFY, READY or RESUME, so rate() and increase() see its
+ * first reconnect; disconnects have no such 0, because their close code is
+ * unknown until the disconnect.
  *
  * How the wire is read (discord-wire.md §4):
  *   - a gateway connection's shard is the shard of its IDENTIFY (or READY);

@@ -20,6 +20,9 @@ criterion of issue 3:
     https            (3) HTTPS with a test CA: the final export at exit arrives
     sigterm          (4) SIGTERM at the default action: the last interval is
                          delivered and the status is death by SIGTERM (143)
+    sigterm_node     (issue 13) the same under Node, whose own one-shot SIGTERM
+                         handler (it restores the terminal, then re-raises)
+                         stands where the default action would
     own_handler      (4) a program's own SIGTERM handler (installed after
                          Argus) is the only one that runs
     own_handler_before (4) the same for a handler set before Argus starts
@@ -31,7 +34,8 @@ criterion of issue 3:
     health           a dropped batch (400, not retried) shows as
                      argus_subsystem_up{subsystem="exporter"} = 0 and
                      argus_export_failures_total{reason="http_4xx"} = 1 in the next
-                     export, and the subsystem is 1 again after a success
+                     export, and the subsystem is 1 again after a success;
+                     argus_instrumentation_errors_total{hook="openssl"} is 0
     traces           spans reach /v1/traces whole (ids, parent, kind, events)
     bsp_batches      the batch span processor's queue limit and batch size
     traces_off       OTEL_TRACES_EXPORTER=none sends no span
@@ -314,6 +318,43 @@ def case_sigterm(preload, receiver_py, tmp):
     check(metric_values(reqs[0], "argus_up") == [1], "argus_up")
 
 
+def has_thread(pid, name):
+    for comm in glob.glob("/proc/%d/task/*/comm" % pid):
+        try:
+            with open(comm) as f:
+                if f.read().strip() == name:
+                    return True
+        except OSError:
+            pass
+    return False
+
+
+def case_sigterm_node(preload, receiver_py, tmp):
+    node = shutil.which("node")
+    if node is None:
+        print("skipped: no node on PATH")
+        sys.exit(77)
+    r = Receiver(receiver_py, tmp)
+    proc = None
+    try:
+        proc = subprocess.Popen([node, "-e", "setInterval(() => {}, 1000)"],
+                                env=env_for(preload, r.port, OTEL_METRIC_EXPORT_INTERVAL=60000),
+                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        # The export threads start just before the SIGTERM hand-off is decided.
+        wait_for(lambda: has_thread(proc.pid, "argus-metrics"), 10, "Argus to start")
+        time.sleep(0.3)
+        proc.send_signal(signal.SIGTERM)
+        rc = proc.wait(10)
+    finally:
+        if proc is not None and proc.poll() is None:
+            proc.kill()
+        r.stop()
+    check(rc == -signal.SIGTERM, "exit status %r, expected death by SIGTERM (143)" % rc)
+    reqs = r.requests()
+    check(len(reqs) == 1, "the last interval was not delivered (%d requests)" % len(reqs))
+    check(metric_values(reqs[0], "argus_up") == [1], "argus_up")
+
+
 OWN_HANDLER_PY = r"""
 import signal, sys, time
 def own(signum, frame):
@@ -438,6 +479,8 @@ def case_health(preload, receiver_py, tmp):
     check(up[-1] == 1, "argus_subsystem_up after a success is %r, not 1" % up[-1])
     fails = labelled(reqs[0], "argus_export_failures_total", "reason", "http_4xx")
     check(fails == 1, "argus_export_failures_total{reason=http_4xx} is %r" % fails)
+    errors = labelled(reqs[-1], "argus_instrumentation_errors_total", "hook", "openssl")
+    check(errors == 0, "argus_instrumentation_errors_total{hook=openssl} is %r, not 0" % errors)
     with open(os.path.join(tmp, "requests.log")) as f:
         statuses = [line.split()[2] for line in f if line.startswith("metrics")]
     check(statuses.count("400") == 1, "a 400 was retried: %r" % statuses)

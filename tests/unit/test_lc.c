@@ -149,6 +149,18 @@ static size_t n_points(const char *name)
     return m ? m->n_points : 0;
 }
 
+/* How many of a counter's series have counted something: series that exist
+ * at 0 (issue 13: the outcomes of a command once it is seen) are left out. */
+static size_t n_counted(const char *name)
+{
+    size_t n = 0;
+    collect();
+    const struct reg_metric_snapshot *m = metric(name);
+    for (size_t p = 0; m && p < m->n_points; p++)
+        n += m->points[p].value.u64 != 0;
+    return n;
+}
+
 static const char *attr_of(const struct reg_point *pt, const char *key)
 {
     for (unsigned a = 0; a < pt->n_attrs; a++) {
@@ -455,8 +467,8 @@ START_TEST(deferred_answer_completes_at_the_first_followup)
     start();
     interaction(0, 12, 0xa2, APP, "report");
     callback(100, 150, 12, 0xa2, 5, 204, 0);
-    ck_assert_uint_eq(n_points("discord_app_commands_total"), 0); /* not complete yet */
-    lc_tick(lc, T(4000));                                         /* past 3 s: answered in time */
+    ck_assert_uint_eq(n_counted("discord_app_commands_total"), 0); /* not complete yet */
+    lc_tick(lc, T(4000));                                          /* past 3 s: answered in time */
     ck_assert_uint_eq(n_points("discord_interaction_responses_total"), 0);
     followup(7000, 7200, 0xa2, 200);
     ck_assert_uint_eq(
@@ -530,7 +542,7 @@ START_TEST(late_callback_keeps_timeout_and_becomes_a_span_event)
     start();
     interaction(0, 16, 0xa6, APP, "ping");
     lc_tick(lc, T(4999)); /* 3 s passed, but an answer may still be in flight */
-    ck_assert_uint_eq(n_points("discord_app_commands_total"), 0);
+    ck_assert_uint_eq(n_counted("discord_app_commands_total"), 0);
     lc_tick(lc, T(5001));
     ck_assert_uint_eq(
         counter("discord_app_commands_total", "command", "ping", "status", "timeout", NULL), 1);
@@ -629,7 +641,7 @@ START_TEST(deferred_never_completed_times_out_after_the_deferred_timeout)
     interaction(0, 20, 0xaa, APP, "export");
     callback(500, 600, 20, 0xaa, 5, 204, 0);
     lc_tick(lc, T(61999));
-    ck_assert_uint_eq(n_points("discord_app_commands_total"), 0);
+    ck_assert_uint_eq(n_counted("discord_app_commands_total"), 0);
     lc_tick(lc, T(62001));
     ck_assert_uint_eq(
         counter("discord_app_commands_total", "command", "export", "status", "timeout", NULL), 1);
@@ -657,7 +669,7 @@ START_TEST(a_429_on_the_callback_waits_for_the_retry)
     start();
     interaction(0, 21, 0xab, APP, "ping");
     callback(100, 200, 21, 0xab, 4, 429, 0);
-    ck_assert_uint_eq(n_points("discord_app_commands_total"), 0);
+    ck_assert_uint_eq(n_counted("discord_app_commands_total"), 0);
     callback(1200, 1300, 21, 0xab, 4, 204, 0);
     ck_assert_uint_eq(
         counter("discord_app_commands_total", "command", "ping", "status", "success", NULL), 1);
@@ -681,10 +693,10 @@ START_TEST(a_replayed_dispatch_counts_once)
     ck_assert_uint_eq(counter("discord_interactions_total", "type", "application_command", "status",
                               "received", NULL),
                       1);
-    ck_assert_uint_eq(n_points("discord_app_commands_total"), 1);
+    ck_assert_uint_eq(n_counted("discord_app_commands_total"), 1);
     ck_assert_uint_eq(
         counter("discord_commands_total", "command", "ping", "status", "success", NULL), 1);
-    ck_assert_uint_eq(n_points("discord_commands_total"), 1);
+    ck_assert_uint_eq(n_counted("discord_commands_total"), 1);
     stop();
 }
 END_TEST
@@ -763,7 +775,7 @@ START_TEST(prefix_command_succeeds_at_a_reply_referencing_it)
         counter("discord_commands_total", "command", "ping", "status", "success", NULL), 1);
     ck_assert_double_eq_tol(hist_sum("discord_command_duration_seconds", "command", "ping"), 0.4,
                             1e-9);
-    ck_assert_uint_eq(n_points("discord_commands_total"), 1);
+    ck_assert_uint_eq(n_counted("discord_commands_total"), 1);
     pop_spans();
     const struct span *s = span_named("discord.command");
     ck_assert_ptr_nonnull(s);
@@ -853,7 +865,7 @@ START_TEST(prefix_labels_are_bounded_and_mentions_count)
         counter("discord_commands_total", "command", "two", "status", "success", NULL), 1);
     ck_assert_uint_eq(
         counter("discord_commands_total", "command", "_other", "status", "success", NULL), 2);
-    ck_assert_uint_eq(n_points("discord_commands_total"), 3); /* "<@99> one" is no command */
+    ck_assert_uint_eq(n_counted("discord_commands_total"), 3); /* "<@99> one" is no command */
     stop();
 }
 END_TEST
@@ -884,7 +896,7 @@ START_TEST(a_second_reply_to_an_ended_command_answers_no_other)
     reply(100, 200, 67, 560, 200);
     message(300, 561, 67, "!slow", false);
     reply(400, 500, 67, 560, 200); /* help's second message, not slow's answer */
-    ck_assert_uint_eq(n_points("discord_commands_total"), 1);
+    ck_assert_uint_eq(n_counted("discord_commands_total"), 1);
     reply(600, 700, 67, 999, 200); /* a reply quoting another message answers slow */
     ck_assert_uint_eq(
         counter("discord_commands_total", "command", "slow", "status", "success", NULL), 1);
@@ -956,6 +968,134 @@ START_TEST(shutdown_abandons_what_is_still_open)
     callback(3700, 3800, 41, 0xe1, 4, 204, 0);
     ck_assert_uint_eq(counter("argus_lifecycles_abandoned_total", NULL), 2);
     ck_assert_uint_eq(n_points("discord_interaction_responses_total"), 1);
+    stop();
+}
+END_TEST
+
+/* Issue 13: a span held for a late answer is not lost at exit. lc_shutdown()
+ * pushes every held span with the outcome known then (timeout) and the late
+ * answers seen so far, and counts none of them as abandoned. */
+START_TEST(shutdown_sends_every_span_held_for_a_late_answer)
+{
+    start();
+    interaction(0, 42, 0xe2, APP, "ping");
+    interaction(100, 43, 0xe3, APP, "export");
+    lc_tick(lc, T(5200)); /* both timed out: held for LC_LATE_ANSWER_WINDOW_NS */
+    callback(6000, 6100, 43, 0xe3, 5, 204, 0); /* a late deferral: still held */
+    pop_spans();
+    ck_assert_uint_eq(n_popped, 1); /* the callback's child only */
+    lc_shutdown(lc);
+    pop_spans();
+    ck_assert_uint_eq(n_popped, 2);
+    for (unsigned i = 0; i < n_popped; i++) {
+        ck_assert(span_str_is(&popped[i], "discord.outcome", "timeout"));
+        ck_assert_ptr_nonnull(span_event_named(&popped[i], "discord.timeout"));
+    }
+    const struct span *late = NULL;
+    for (unsigned i = 0; i < n_popped; i++) {
+        if (span_str_is(&popped[i], "discord.command", "export"))
+            late = &popped[i];
+    }
+    ck_assert_ptr_nonnull(late);
+    ck_assert_ptr_nonnull(span_event_named(late, "discord.late_response"));
+    ck_assert_uint_eq(counter("argus_lifecycles_abandoned_total", NULL), 0);
+    ck_assert_uint_eq(
+        counter("discord_app_commands_total", "command", "ping", "status", "timeout", NULL), 1);
+    ck_assert_uint_eq(
+        counter("discord_app_commands_total", "command", "export", "status", "timeout", NULL), 1);
+    stop();
+}
+END_TEST
+
+/* ---- series that start at 0 (issue 13) --------------------------------------------- */
+
+/* The value of a series that must exist; UINT64_MAX when it does not, so an
+ * absent series never passes for a 0. */
+static uint64_t existing(const char *name, const char *k1, const char *v1, const char *k2,
+                         const char *v2)
+{
+    const struct reg_point *pt = k2   ? point(name, k1, v1, k2, v2, NULL)
+                                 : k1 ? point(name, k1, v1, NULL)
+                                      : point(name, NULL);
+    return pt ? pt->value.u64 : UINT64_MAX;
+}
+
+START_TEST(error_and_drop_counters_start_at_zero)
+{
+    start();
+    const char *stages[] = {"http", "ws", "inflate", "gateway", "capture"};
+    for (unsigned i = 0; i < 5; i++)
+        ck_assert_uint_eq(existing("argus_decode_errors_total", "stage", stages[i], NULL, NULL), 0);
+    ck_assert_uint_eq(existing("argus_timers_evicted_total", NULL, NULL, NULL, NULL), 0);
+    ck_assert_uint_eq(existing("argus_lifecycles_abandoned_total", NULL, NULL, NULL, NULL), 0);
+    struct argus_event ev = {.kind = EV_DECODE_ERROR, .conn_id = 5, .t_ns = T(0)};
+    ev.u.decode_error.stage = "ws";
+    feed(&ev);
+    ck_assert_uint_eq(existing("argus_decode_errors_total", "stage", "ws", NULL, NULL), 1);
+    ck_assert_uint_eq(existing("argus_decode_errors_total", "stage", "http", NULL, NULL), 0);
+    stop();
+}
+END_TEST
+
+START_TEST(a_seen_app_command_exports_every_outcome_from_zero)
+{
+    start();
+    interaction(0, 90, 0x4f0, APP, "admin stats");
+    const char *statuses[] = {"success", "error", "timeout"};
+    for (unsigned i = 0; i < 3; i++)
+        ck_assert_uint_eq(
+            existing("discord_app_commands_total", "command", "admin stats", "status", statuses[i]),
+            0);
+    interaction(10, 91, 0x4f1, APP, ""); /* no name: the _unknown label */
+    ck_assert_uint_eq(
+        existing("discord_app_commands_total", "command", "_unknown", "status", "timeout"), 0);
+    interaction(20, 92, 0x4f2, COMPONENT, ""); /* not an application command */
+    ck_assert_uint_eq(n_points("discord_app_commands_total"), 6);
+    callback(100, 200, 90, 0x4f0, 4, 204, 0);
+    ck_assert_uint_eq(
+        existing("discord_app_commands_total", "command", "admin stats", "status", "success"), 1);
+    ck_assert_uint_eq(
+        existing("discord_app_commands_total", "command", "admin stats", "status", "error"), 0);
+    ck_assert_uint_eq(
+        existing("discord_app_commands_total", "command", "admin stats", "status", "timeout"), 0);
+    stop();
+}
+END_TEST
+
+/* A prefix label is decided when its command ends (lc_prefix.h): its other
+ * outcomes appear at 0 with its first one, and nothing before. */
+START_TEST(a_prefix_command_exports_every_outcome_once_labelled)
+{
+    start();
+    message(0, 610, 71, "!ping", false);
+    ck_assert_uint_eq(n_points("discord_commands_total"), 0);
+    reply(100, 200, 71, 610, 200);
+    ck_assert_uint_eq(existing("discord_commands_total", "command", "ping", "status", "success"),
+                      1);
+    ck_assert_uint_eq(existing("discord_commands_total", "command", "ping", "status", "error"), 0);
+    ck_assert_uint_eq(existing("discord_commands_total", "command", "ping", "status", "timeout"),
+                      0);
+    ck_assert_uint_eq(n_points("discord_commands_total"), 3);
+    stop();
+}
+END_TEST
+
+START_TEST(a_shard_that_identified_has_reconnects_from_zero)
+{
+    start();
+    gw_send(1, 0, 1, 0, 0); /* a heartbeat before IDENTIFY names no shard */
+    ck_assert_uint_eq(n_points("discord_shard_reconnects_total"), 0);
+    gw_send(1, 5, 2, -1, 0); /* unsharded: shard 0 */
+    ck_assert_uint_eq(existing("discord_shard_reconnects_total", "shard", "0", NULL, NULL), 0);
+    ready(2, 10, 3, 4, 0); /* a READY whose IDENTIFY Argus missed */
+    ck_assert_uint_eq(existing("discord_shard_reconnects_total", "shard", "3", NULL, NULL), 0);
+    /* A close code is unknown until the disconnect: no 0 there. */
+    ck_assert_uint_eq(n_points("discord_shard_disconnects_total"), 0);
+    ready(1, 100, -1, 0, 2);
+    close_conn(EV_CONN_CLOSE, 1, 5000, 1006);
+    gw_send(4, 6000, 6, 0, 0); /* RESUME of shard 0 */
+    ck_assert_uint_eq(existing("discord_shard_reconnects_total", "shard", "0", NULL, NULL), 1);
+    ck_assert_uint_eq(n_points("discord_shard_reconnects_total"), 2);
     stop();
 }
 END_TEST
@@ -1405,6 +1545,11 @@ int main(void)
     tcase_add_test(tc, a_late_deferral_keeps_timeout_and_records_its_completion);
     tcase_add_test(tc, a_full_table_evicts_the_oldest_and_counts_it);
     tcase_add_test(tc, shutdown_abandons_what_is_still_open);
+    tcase_add_test(tc, shutdown_sends_every_span_held_for_a_late_answer);
+    tcase_add_test(tc, error_and_drop_counters_start_at_zero);
+    tcase_add_test(tc, a_seen_app_command_exports_every_outcome_from_zero);
+    tcase_add_test(tc, a_prefix_command_exports_every_outcome_once_labelled);
+    tcase_add_test(tc, a_shard_that_identified_has_reconnects_from_zero);
     tcase_add_test(tc, spans_follow_the_sampler_and_the_per_guild_switch);
     tcase_add_test(tc, shard_latency_is_heartbeat_to_ack_per_connection);
     tcase_add_test(tc, disconnects_and_reconnects_follow_the_connections);
