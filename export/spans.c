@@ -10,6 +10,8 @@
  * processor's "export when max_export_batch_size is reached").
  */
 #include "spans.h"
+
+#include "clock.h"
 #include "text.h"
 
 #include <errno.h>
@@ -302,14 +304,7 @@ unsigned spanq_pop(struct spanq *q, struct span *out, unsigned max)
 
 size_t spanq_wait(struct spanq *q, uint32_t timeout_ms)
 {
-    struct timespec deadline;
-    clock_gettime(CLOCK_MONOTONIC, &deadline);
-    deadline.tv_sec += timeout_ms / 1000;
-    deadline.tv_nsec += (long)(timeout_ms % 1000) * 1000000L;
-    if (deadline.tv_nsec >= 1000000000L) {
-        deadline.tv_sec++;
-        deadline.tv_nsec -= 1000000000L;
-    }
+    struct timespec deadline = clock_deadline_ms(CLOCK_MONOTONIC, timeout_ms);
     pthread_mutex_lock(&q->lock);
     while (q->len < q->batch && !q->woken) {
         if (pthread_cond_timedwait(&q->ready, &q->lock, &deadline) == ETIMEDOUT)

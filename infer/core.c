@@ -25,6 +25,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "clock.h"
 #include "config.h"
 #include "core_api.h"
 #include "core_log.h"
@@ -252,16 +253,9 @@ static void core_run(void)
 /* Waits (bounded) for core_run() to finish its exit work. */
 static void core_wait_for_decoder(uint32_t timeout_ms)
 {
-    struct timespec deadline;
     if (!atomic_load(&core.decoding))
         return;
-    clock_gettime(CLOCK_REALTIME, &deadline);
-    deadline.tv_sec += timeout_ms / 1000;
-    deadline.tv_nsec += (long)(timeout_ms % 1000) * 1000000L;
-    if (deadline.tv_nsec >= 1000000000L) {
-        deadline.tv_sec++;
-        deadline.tv_nsec -= 1000000000L;
-    }
+    struct timespec deadline = clock_deadline_ms(CLOCK_REALTIME, timeout_ms);
     while (sem_timedwait(&core.decode_done, &deadline) != 0 && errno == EINTR)
         ;
 }
