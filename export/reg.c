@@ -1,33 +1,10 @@
 /*
- * reg.c - the metric registry.
- *
- * Design. One mutex guards all cumulative state. A writer takes it for a hash
- * lookup and a few additions; a reader takes it to copy what it needs into its
- * own snapshot arena and releases it before anything slow happens (encoding,
- * network). Readers never hold it across a callback: gauges and observable
- * counters are evaluated first, each sample going through reg_observe(), which
- * takes the mutex briefly to store the observation in the series table. A
- * second mutex (collect_lock) serializes whole collections, so a callback is
- * never run by two readers at once and the observation generation is
- * unambiguous.
- *
- * Series live in a per-metric array (never removed, so an index identifies a
- * series for the life of the registry) with an open-addressing index keyed by
- * the hash of the sorted attribute set. That stable index is what lets a delta
- * reader keep its previous values in plain arrays of its own: it subtracts,
- * the registry never resets anything. The only per-reader state the registry
- * itself must keep is min/max, which cannot be derived from two cumulative
- * snapshots: each histogram series carries one min/max slot for cumulative
- * readers and one per delta reader, the latter reset by its reader.
- *
- * Rejected: a lock-free per-series atomics design. The decode thread is the
- * only writer and readers come every few seconds, so the mutex is almost never
- * contended, and atomics would not give a reader a consistent histogram
- * (count, sum and buckets from one instant).
+ * reg.c - the metric registry: definitions and recording (reg_impl.h has the
+ * design; reg_collect.c reads it out).
  */
 #include "reg.h"
 
-#include "arena.h"
+#include "reg_impl.h"
 #include "text.h"
 
 #include <errno.h>
@@ -36,97 +13,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
-
-#define REG_DEFAULT_MAX_SERIES 2000u
-#define REG_SLOTS (1 + REG_MAX_DELTA_READERS) /* min/max slot 0: cumulative readers */
-
-struct reg_series {
-    uint64_t hash;
-    unsigned n_attrs; /* user attributes, sorted by key; `cluster` is added on output */
-    bool overflow;
-    struct reg_attr attrs[REG_MAX_ATTRS];
-    uint64_t start_ns;     /* first measurement (sync) */
-    uint64_t observed_gen; /* async: collection generation of the last observation */
-    union reg_value value;
-    uint64_t count;
-    double sum;
-    double min[REG_SLOTS];
-    double max[REG_SLOTS];
-    /* followed by: uint64_t buckets[n_bounds + 1] (histograms), then the values */
-    uint64_t buckets[];
-};
-
-struct reg_metric {
-    struct reg *reg;
-    unsigned index; /* definition order */
-    enum reg_kind kind;
-    enum reg_number number;
-    unsigned flags;
-    char *name, *description, *unit;
-    double bounds[REG_MAX_BOUNDS];
-    unsigned n_bounds;
-    reg_observe_fn fn;
-    void *fn_arg;
-    uint64_t defined_ns;
-
-    struct reg_series **series; /* stable indexes */
-    uint32_t n_series, cap_series;
-    uint32_t *index_slots;  /* open addressing: series index + 1, 0 = empty */
-    uint32_t n_index_slots; /* power of two */
-    int32_t overflow_index; /* -1 until the overflow series exists */
-};
-
-struct reg {
-    pthread_mutex_t lock;
-    pthread_mutex_t collect_lock;
-    uint32_t max_series;
-    char *cluster;
-    uint64_t created_ns;
-    uint64_t gen; /* collection generation (under collect_lock) */
-    struct reg_metric *metrics[REG_MAX_METRICS];
-    unsigned n_metrics;
-    unsigned n_readers;
-    bool delta_slot_used[REG_SLOTS];
-};
-
-/* What a delta reader remembers of one series. */
-struct prev_point {
-    bool seen;
-    union reg_value value;
-    uint64_t count;
-    double sum;
-    uint64_t buckets[REG_MAX_BOUNDS + 1];
-};
-
-struct reader_metric {
-    struct prev_point *prev;
-    uint32_t cap;
-};
-
-struct reg_reader {
-    struct reg *reg;
-    enum argus_temporality pref;
-    unsigned slot; /* min/max slot: 0 for cumulative readers */
-    uint64_t last_ns;
-    struct reader_metric per_metric[REG_MAX_METRICS];
-};
-
-struct reg_observer {
-    struct reg_metric *m;
-    uint64_t gen;
-};
-
-struct reg_snapshot_impl {
-    struct reg_snapshot pub;
-    struct arena arena; /* everything the snapshot points to */
-};
-
-static uint64_t now_realtime_ns(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
-}
 
 /* ---- attribute sets ----------------------------------------------------- */
 
@@ -322,7 +208,7 @@ struct reg *reg_create(uint32_t max_series, const char *cluster)
     r->max_series = max_series == 0 ? REG_DEFAULT_MAX_SERIES : max_series < 2 ? 2 : max_series;
     /* cluster is a label on every series: valid UTF-8 like any value. */
     r->cluster = malloc(REG_VALUE_MAX);
-    r->created_ns = now_realtime_ns();
+    r->created_ns = reg_now_realtime_ns();
     if (r->cluster != NULL)
         text_copy(r->cluster, REG_VALUE_MAX, cluster != NULL ? cluster : "default");
     if (r->cluster == NULL) {
@@ -417,7 +303,7 @@ static struct reg_metric *metric_define(struct reg *r, const char *name, const c
     m->fn = shape->fn;
     m->fn_arg = shape->fn_arg;
     m->overflow_index = -1;
-    m->defined_ns = now_realtime_ns();
+    m->defined_ns = reg_now_realtime_ns();
     m->name = strdup(name);
     m->description = strdup(description != NULL ? description : "");
     m->unit = strdup(unit != NULL ? unit : "");
@@ -496,7 +382,7 @@ void reg_counter_add(struct reg_metric *m, const struct reg_attr *attrs, unsigne
 {
     if (m == NULL || m->kind != REG_COUNTER)
         return;
-    uint64_t now = now_realtime_ns();
+    uint64_t now = reg_now_realtime_ns();
     pthread_mutex_lock(&m->reg->lock);
     struct reg_series *s = series_get_unlocked(m, attrs, n_attrs, now);
     if (s != NULL && m->number == REG_NUMBER_U64)
@@ -525,7 +411,7 @@ void reg_histogram_record(struct reg_metric *m, const struct reg_attr *attrs, un
 {
     if (m == NULL || m->kind != REG_HISTOGRAM || !isfinite(value))
         return;
-    uint64_t now = now_realtime_ns();
+    uint64_t now = reg_now_realtime_ns();
     pthread_mutex_lock(&m->reg->lock);
     struct reg_series *s = series_get_unlocked(m, attrs, n_attrs, now);
     if (s != NULL) {
@@ -548,7 +434,7 @@ void reg_info_set(struct reg_metric *m, const struct reg_attr *attrs, unsigned n
         return;
     struct norm_attrs na;
     attrs_normalize(attrs, n_attrs, &na);
-    uint64_t now = now_realtime_ns();
+    uint64_t now = reg_now_realtime_ns();
     pthread_mutex_lock(&m->reg->lock);
     struct reg_series *s = series_alloc_unlocked(m, &na, attrs_hash(&na));
     if (s != NULL) {
@@ -573,7 +459,7 @@ static void observe(struct reg_observer *obs, const struct reg_attr *attrs, unsi
     if (is_double && !isfinite(d))
         return;
     struct reg_metric *m = obs->m;
-    uint64_t now = now_realtime_ns();
+    uint64_t now = reg_now_realtime_ns();
     pthread_mutex_lock(&m->reg->lock);
     struct reg_series *s = series_get_unlocked(m, attrs, n_attrs, now);
     if (s != NULL) {
@@ -600,444 +486,4 @@ void reg_observe_u64(struct reg_observer *obs, const struct reg_attr *attrs, uns
                      uint64_t value)
 {
     observe(obs, attrs, n_attrs, value, 0, false);
-}
-
-/* ---- readers -------------------------------------------------------------- */
-
-/* Starts min/max slot afresh for every series of the given metrics. */
-static void slot_reset_unlocked(struct reg_metric *const *metrics, unsigned n, unsigned slot)
-{
-    for (unsigned i = 0; i < n; i++) {
-        for (uint32_t j = 0; j < metrics[i]->n_series; j++) {
-            metrics[i]->series[j]->min[slot] = INFINITY;
-            metrics[i]->series[j]->max[slot] = -INFINITY;
-        }
-    }
-}
-
-struct reg_reader *reg_reader_create(struct reg *r, enum argus_temporality pref)
-{
-    if (r == NULL)
-        return NULL;
-    struct reg_reader *rd = calloc(1, sizeof(*rd));
-    if (rd == NULL)
-        return NULL;
-    rd->reg = r;
-    rd->pref = pref;
-    rd->last_ns = r->created_ns;
-    pthread_mutex_lock(&r->lock);
-    if (pref != ARGUS_TEMPORALITY_CUMULATIVE) {
-        for (unsigned i = 1; i < REG_SLOTS && rd->slot == 0; i++) {
-            if (!r->delta_slot_used[i]) {
-                r->delta_slot_used[i] = true;
-                rd->slot = i;
-                slot_reset_unlocked(r->metrics, r->n_metrics, i);
-            }
-        }
-        if (rd->slot == 0) {
-            pthread_mutex_unlock(&r->lock);
-            free(rd);
-            return NULL;
-        }
-    }
-    r->n_readers++;
-    pthread_mutex_unlock(&r->lock);
-    return rd;
-}
-
-void reg_reader_destroy(struct reg_reader *rd)
-{
-    if (rd == NULL)
-        return;
-    struct reg *r = rd->reg;
-    pthread_mutex_lock(&r->lock);
-    if (rd->slot != 0)
-        r->delta_slot_used[rd->slot] = false;
-    r->n_readers--;
-    pthread_mutex_unlock(&r->lock);
-    for (unsigned i = 0; i < REG_MAX_METRICS; i++)
-        free(rd->per_metric[i].prev);
-    free(rd);
-}
-
-static enum reg_temporality temporality_for(const struct reg_reader *rd, enum reg_kind kind)
-{
-    switch (kind) {
-    case REG_COUNTER:
-    case REG_HISTOGRAM:
-        return rd->pref == ARGUS_TEMPORALITY_CUMULATIVE ? REG_TEMPORALITY_CUMULATIVE
-                                                        : REG_TEMPORALITY_DELTA;
-    case REG_OBSERVABLE_COUNTER:
-        return rd->pref == ARGUS_TEMPORALITY_DELTA ? REG_TEMPORALITY_DELTA
-                                                   : REG_TEMPORALITY_CUMULATIVE;
-    case REG_GAUGE:
-    case REG_INFO:
-        break;
-    }
-    return REG_TEMPORALITY_NONE;
-}
-
-/* ---- snapshots ------------------------------------------------------------ */
-
-void reg_snapshot_destroy(struct reg_snapshot *s)
-{
-    if (s == NULL)
-        return;
-    struct reg_snapshot_impl *snap = (struct reg_snapshot_impl *)s;
-    arena_fini(&snap->arena);
-    free(snap);
-}
-
-/* ---- collection ----------------------------------------------------------- */
-
-/* Copies a series' attributes (with `cluster` merged in, in key order) into
- * the arena. */
-static int point_attrs(struct reg_snapshot_impl *snap, const struct reg_metric *m,
-                       const struct reg_series *s, struct reg_point *p)
-{
-    bool with_cluster = (m->flags & REG_F_CLUSTER) != 0;
-    unsigned n = s->n_attrs + (with_cluster ? 1 : 0);
-    struct reg_attr *a = arena_alloc(&snap->arena, (n ? n : 1) * sizeof(*a));
-    if (a == NULL)
-        return -ENOMEM;
-    unsigned k = 0;
-    bool cluster_done = !with_cluster;
-    for (unsigned i = 0; i < s->n_attrs; i++) {
-        if (!cluster_done && strcmp("cluster", s->attrs[i].key) < 0) {
-            a[k++] = (struct reg_attr){"cluster", m->reg->cluster};
-            cluster_done = true;
-        }
-        a[k++] = s->attrs[i];
-    }
-    if (!cluster_done)
-        a[k++] = (struct reg_attr){"cluster", m->reg->cluster};
-    for (unsigned i = 0; i < k; i++) {
-        char *v = arena_strdup(&snap->arena, a[i].value);
-        if (v == NULL)
-            return -ENOMEM;
-        a[i].value = v;
-    }
-    p->attrs = a;
-    p->n_attrs = k;
-    p->overflow = s->overflow;
-    return 0;
-}
-
-static int reader_reserve(struct reg_reader *rd, const struct reg_metric *m)
-{
-    struct reader_metric *rm = &rd->per_metric[m->index];
-    if (rm->cap >= m->n_series)
-        return 0;
-    uint32_t cap = m->n_series < 16 ? 16 : m->n_series * 2;
-    struct prev_point *grown = realloc(rm->prev, cap * sizeof(*grown));
-    if (grown == NULL)
-        return -ENOMEM;
-    memset(grown + rm->cap, 0, (cap - rm->cap) * sizeof(*grown));
-    rm->prev = grown;
-    rm->cap = cap;
-    return 0;
-}
-
-/* Delta values computed during a collection are staged here and committed to
- * the reader only when the whole collection succeeded. */
-struct staged {
-    struct prev_point *p;
-    struct prev_point next;
-};
-
-/* One reader's collection in progress (under reg->lock): where points go and
- * what a delta reader will remember if it succeeds. */
-struct collection {
-    struct reg_reader *rd;
-    struct reg_snapshot_impl *snap;
-    uint64_t gen; /* observations of this generation are this collection's */
-    uint64_t now;
-    struct staged *staged;
-    size_t n_staged, cap_staged;
-};
-
-/* What a point of one series needs besides the series itself. */
-struct point_ctx {
-    const struct collection *c;
-    const struct reg_metric *m;
-    bool delta;
-    uint64_t interval_start; /* delta points and gauges start here */
-    struct prev_point *prev; /* delta: what the reader saw last time */
-    struct prev_point *next; /* delta: what it will remember */
-};
-
-/* Each of the point functions below fills p from s and returns 1 when the
- * point is reported, 0 when a delta reader has nothing new to report, or
- * -ENOMEM. */
-
-/* Gauges and infos: the value now, over the reader's interval. */
-static int gauge_point(const struct point_ctx *x, const struct reg_series *s, struct reg_point *p)
-{
-    memcpy(&p->value, &s->value, sizeof(p->value));
-    p->start_ns = x->interval_start;
-    return 1;
-}
-
-/* Counters and observable counters. A cumulative point starts at the
- * series' first measurement (counter) or the definition (observable); a delta
- * point is the increase since the reader's previous collection, and an
- * observable count that went down was reset, so it is reported whole. A
- * counter that did not move has no delta point. */
-static int sum_point(const struct point_ctx *x, const struct reg_series *s, struct reg_point *p)
-{
-    const struct reg_metric *m = x->m;
-    bool sync = m->kind == REG_COUNTER;
-
-    memcpy(&p->value, &s->value, sizeof(p->value));
-    p->start_ns = sync ? s->start_ns : m->defined_ns;
-    if (!x->delta)
-        return 1;
-    memcpy(&x->next->value, &s->value, sizeof(x->next->value));
-    p->start_ns = x->interval_start;
-    if (m->number == REG_NUMBER_U64) {
-        uint64_t before = x->prev->seen ? x->prev->value.u64 : 0;
-        p->value.u64 = s->value.u64 >= before ? s->value.u64 - before : s->value.u64;
-        return !(sync && p->value.u64 == 0);
-    }
-    double before = x->prev->seen ? x->prev->value.dbl : 0;
-    p->value.dbl = s->value.dbl >= before ? s->value.dbl - before : s->value.dbl;
-    return !(sync && s->value.dbl == before);
-}
-
-/* Histograms: buckets copied into the snapshot, min/max from this reader's
- * slot; a delta point subtracts what the reader saw and is left out when
- * nothing was recorded since. */
-static int histogram_point(const struct point_ctx *x, const struct reg_series *s,
-                           struct reg_point *p)
-{
-    const struct reg_metric *m = x->m;
-    size_t n_buckets = m->n_bounds + 1;
-    uint64_t *buckets = arena_alloc(&x->c->snap->arena, n_buckets * sizeof(uint64_t));
-
-    if (buckets == NULL)
-        return -ENOMEM;
-    memcpy(buckets, s->buckets, n_buckets * sizeof(uint64_t));
-    p->bucket_counts = buckets;
-    p->count = s->count;
-    p->sum = s->sum;
-    p->min = s->min[x->c->rd->slot];
-    p->max = s->max[x->c->rd->slot];
-    p->start_ns = s->start_ns;
-    if (!x->delta)
-        return 1;
-    x->next->count = s->count;
-    x->next->sum = s->sum;
-    memcpy(x->next->buckets, s->buckets, n_buckets * sizeof(uint64_t));
-    if (x->prev->seen) {
-        p->count -= x->prev->count;
-        p->sum -= x->prev->sum;
-        for (size_t b = 0; b < n_buckets; b++)
-            buckets[b] -= x->prev->buckets[b];
-    }
-    p->start_ns = x->interval_start;
-    return p->count != 0;
-}
-
-static int kind_point(const struct point_ctx *x, const struct reg_series *s, struct reg_point *p)
-{
-    switch (x->m->kind) {
-    case REG_COUNTER:
-    case REG_OBSERVABLE_COUNTER:
-        return sum_point(x, s, p);
-    case REG_HISTOGRAM:
-        return histogram_point(x, s, p);
-    case REG_GAUGE:
-    case REG_INFO:
-        break;
-    }
-    return gauge_point(x, s, p);
-}
-
-/* The metric's own fields, copied into the snapshot. */
-static int describe_metric(struct collection *c, const struct reg_metric *m,
-                           struct reg_metric_snapshot *out)
-{
-    struct arena *a = &c->snap->arena;
-
-    memset(out, 0, sizeof(*out));
-    out->kind = m->kind;
-    out->number = m->number;
-    out->temporality = temporality_for(c->rd, m->kind);
-    out->monotonic = m->kind == REG_COUNTER || m->kind == REG_OBSERVABLE_COUNTER;
-    out->name = arena_strdup(a, m->name);
-    out->description = arena_strdup(a, m->description);
-    out->unit = arena_strdup(a, m->unit);
-    if (out->name == NULL || out->description == NULL || out->unit == NULL)
-        return -ENOMEM;
-    if (m->kind != REG_HISTOGRAM)
-        return 0;
-    double *b = arena_alloc(a, (m->n_bounds ? m->n_bounds : 1) * sizeof(double));
-    if (b == NULL)
-        return -ENOMEM;
-    memcpy(b, m->bounds, m->n_bounds * sizeof(double));
-    out->bounds = b;
-    out->n_bounds = m->n_bounds;
-    return 0;
-}
-
-/* Room to stage a delta state for every series of m. */
-static int stage_reserve(struct collection *c, const struct reg_metric *m)
-{
-    if (c->n_staged + m->n_series <= c->cap_staged)
-        return 0;
-    size_t cap = (c->n_staged + m->n_series) * 2;
-    struct staged *g = realloc(c->staged, cap * sizeof(*g));
-    if (g == NULL)
-        return -ENOMEM;
-    c->staged = g;
-    c->cap_staged = cap;
-    return 0;
-}
-
-/* One point per series this collection reports: async series only when
- * observed in this generation, delta series only when they changed. */
-static int collect_points_unlocked(struct collection *c, const struct reg_metric *m, bool delta,
-                                   struct reg_point *points, size_t *n_points)
-{
-    bool is_async = m->kind == REG_GAUGE || m->kind == REG_OBSERVABLE_COUNTER;
-    struct point_ctx x = {.c = c, .m = m, .delta = delta};
-    int rc = 0;
-
-    x.interval_start = c->rd->last_ns > m->defined_ns ? c->rd->last_ns : m->defined_ns;
-    *n_points = 0;
-    for (uint32_t i = 0; i < m->n_series; i++) {
-        const struct reg_series *s = m->series[i];
-        struct reg_point *p = &points[*n_points];
-        struct prev_point next = {.seen = true};
-
-        if (is_async && s->observed_gen != c->gen)
-            continue;
-        *p = (struct reg_point){.time_ns = c->now};
-        rc = point_attrs(c->snap, m, s, p);
-        if (rc != 0)
-            goto out;
-        x.prev = delta ? &c->rd->per_metric[m->index].prev[i] : NULL;
-        x.next = &next;
-        rc = kind_point(&x, s, p);
-        if (rc < 0)
-            goto out;
-        if (rc == 0)
-            continue;
-        if (delta)
-            c->staged[c->n_staged++] = (struct staged){.p = x.prev, .next = next};
-        (*n_points)++;
-    }
-    rc = 0;
-out:
-    return rc;
-}
-
-static int collect_metric_unlocked(struct collection *c, struct reg_metric *m,
-                                   struct reg_metric_snapshot *out)
-{
-    bool delta = temporality_for(c->rd, m->kind) == REG_TEMPORALITY_DELTA;
-    struct reg_point *points;
-    int rc = describe_metric(c, m, out);
-
-    if (rc != 0 || m->n_series == 0)
-        goto out;
-    rc = -ENOMEM;
-    if (delta && reader_reserve(c->rd, m) != 0)
-        goto out;
-    if (stage_reserve(c, m) != 0)
-        goto out;
-    points = arena_alloc(&c->snap->arena, m->n_series * sizeof(*points));
-    if (points == NULL)
-        goto out;
-    rc = collect_points_unlocked(c, m, delta, points, &out->n_points);
-    out->points = points;
-out:
-    return rc;
-}
-
-/* Gauges and observable counters report through reg_observe*, which takes
- * the registry mutex itself: so this runs without it (collect_lock held). */
-static void run_callbacks(struct reg_metric *const *metrics, unsigned n, uint64_t gen)
-{
-    for (unsigned i = 0; i < n; i++) {
-        if (metrics[i]->fn != NULL) {
-            struct reg_observer obs = {.m = metrics[i], .gen = gen};
-            metrics[i]->fn(&obs, metrics[i]->fn_arg);
-        }
-    }
-}
-
-/* Every metric with a point goes into the snapshot, in definition order. */
-static int snapshot_fill_unlocked(struct collection *c, struct reg_metric *const *metrics,
-                                  unsigned n_metrics)
-{
-    struct reg_snapshot *pub = &c->snap->pub;
-    struct reg_metric_snapshot *ms =
-        arena_alloc(&c->snap->arena, (n_metrics ? n_metrics : 1) * sizeof(*ms));
-    int rc = -ENOMEM;
-
-    if (ms == NULL)
-        goto out;
-    pub->time_ns = c->now;
-    pub->metrics = ms;
-    for (unsigned i = 0; i < n_metrics; i++) {
-        rc = collect_metric_unlocked(c, metrics[i], &ms[pub->n_metrics]);
-        if (rc != 0)
-            goto out;
-        pub->n_points += ms[pub->n_metrics].n_points;
-        if (ms[pub->n_metrics].n_points > 0)
-            pub->n_metrics++;
-    }
-    rc = 0;
-out:
-    return rc;
-}
-
-/* Success: the reader remembers this collection's delta state and starts its
- * min/max afresh. */
-static void reader_commit_unlocked(struct collection *c, struct reg_metric *const *metrics,
-                                   unsigned n_metrics)
-{
-    for (size_t i = 0; i < c->n_staged; i++)
-        *c->staged[i].p = c->staged[i].next;
-    if (c->rd->slot != 0)
-        slot_reset_unlocked(metrics, n_metrics, c->rd->slot);
-    c->rd->last_ns = c->now;
-}
-
-int reg_collect(struct reg_reader *rd, struct reg_snapshot **out)
-{
-    struct reg *r = rd->reg;
-    struct collection c = {.rd = rd};
-    struct reg_metric *metrics[REG_MAX_METRICS];
-    unsigned n_metrics;
-    int rc = -ENOMEM;
-
-    *out = NULL;
-    c.snap = calloc(1, sizeof(*c.snap));
-    if (c.snap == NULL)
-        goto out;
-    pthread_mutex_lock(&r->collect_lock);
-    pthread_mutex_lock(&r->lock);
-    c.gen = ++r->gen;
-    n_metrics = r->n_metrics;
-    memcpy(metrics, r->metrics, n_metrics * sizeof(metrics[0]));
-    pthread_mutex_unlock(&r->lock);
-
-    run_callbacks(metrics, n_metrics, c.gen);
-
-    c.now = now_realtime_ns();
-    pthread_mutex_lock(&r->lock);
-    rc = snapshot_fill_unlocked(&c, metrics, n_metrics);
-    if (rc == 0)
-        reader_commit_unlocked(&c, metrics, n_metrics);
-    pthread_mutex_unlock(&r->lock);
-    pthread_mutex_unlock(&r->collect_lock);
-out:
-    free(c.staged);
-    if (rc != 0)
-        reg_snapshot_destroy(c.snap != NULL ? &c.snap->pub : NULL);
-    else
-        *out = &c.snap->pub;
-    return rc;
 }
