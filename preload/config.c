@@ -41,6 +41,8 @@
 #include <strings.h>
 
 #include "log.h"
+#include "strbuf.h"
+#include "url.h"
 
 enum var_kind {
     VAR_BOOL,     /* bool */
@@ -662,95 +664,6 @@ static void load_var(struct argus_config *cfg, const struct var_desc *d, const c
 }
 
 /* ---- endpoints ------------------------------------------------------------- */
-
-/* Appends to buf (NUL-terminated, truncated at size). */
-__attribute__((format(printf, 4, 5))) static void text_add(char *buf, size_t size, size_t *used,
-                                                           const char *fmt, ...)
-{
-    va_list ap;
-
-    if (*used >= size)
-        return;
-    va_start(ap, fmt);
-    int n = vsnprintf(buf + *used, size - *used, fmt, ap);
-    va_end(ap);
-    if (n > 0)
-        *used += (size_t)n < size - *used ? (size_t)n : size - *used - 1;
-}
-
-/* Where the parts of a URL begin, as offsets into it: the authority (after
- * "scheme://", or 0 when the value has no scheme), the path, and the query or
- * fragment (the length of the URL when there is neither). A "://" that comes
- * after a '/', '?' or '#' is inside the path or query, not a scheme. */
-struct url_parts {
-    size_t authority, path, tail;
-};
-
-static struct url_parts url_split(const char *url)
-{
-    struct url_parts u = {0, 0, 0};
-    size_t scheme = strcspn(url, ":/?#");
-
-    if (strncmp(url + scheme, "://", 3) == 0)
-        u.authority = scheme + 3;
-    u.path = u.authority + strcspn(url + u.authority, "/?#");
-    u.tail = u.path + strcspn(url + u.path, "?#");
-    return u;
-}
-
-/* The userinfo (user:password@) of a URL's authority, as the offset just
- * past its '@' (the last one), or the authority's own offset when none. */
-static size_t url_host(const char *url, struct url_parts u)
-{
-    size_t host = u.authority;
-
-    for (size_t i = u.authority; i < u.path; i++)
-        if (url[i] == '@')
-            host = i + 1;
-    return host;
-}
-
-/* Copies url into out for a log line: userinfo becomes "<elided>@", each
- * query value "<elided>" (a parameter without '=' is elided whole), and a
- * fragment "#<elided>". Collectors that take credentials in the URL get them
- * there. A value that is not a URL at all is treated as if it had no scheme. */
-static const char *url_shown(const char *url, char *out, size_t size)
-{
-    struct url_parts u = url_split(url);
-    size_t host = url_host(url, u), used = 0;
-    const char *q = url + u.tail;
-
-    out[0] = '\0';
-    text_add(out, size, &used, "%.*s%s%.*s", (int)u.authority, url,
-             host > u.authority ? "<elided>@" : "", (int)(u.tail - host), url + host);
-    if (*q == '?') {
-        text_add(out, size, &used, "?");
-        for (q++; *q && *q != '#';) {
-            size_t len = strcspn(q, "&#");
-            const char *eq = memchr(q, '=', len);
-            if (eq != NULL)
-                text_add(out, size, &used, "%.*s=<elided>", (int)(eq - q), q);
-            else if (len > 0)
-                text_add(out, size, &used, "<elided>");
-            q += len;
-            if (*q == '&') {
-                text_add(out, size, &used, "&");
-                q++;
-            }
-        }
-    }
-    if (*q == '#')
-        text_add(out, size, &used, "#<elided>");
-    return out;
-}
-
-static bool url_is_http(const char *url)
-{
-    struct url_parts u = url_split(url);
-
-    return (strncasecmp(url, "http://", 7) == 0 || strncasecmp(url, "https://", 8) == 0) &&
-           url_host(url, u) < u.path && !strpbrk(url, " \t\r\n");
-}
 
 /* Looks up OTEL_EXPORTER_OTLP_<SIGNAL>_<what>, then OTEL_EXPORTER_OTLP_<what>.
  * *specific says which one answered. */
