@@ -508,6 +508,33 @@ def case_core_missing(c):
            "expected one line saying the core cannot load, got: %r" % p.stderr)
 
 
+def case_threads(c):
+    """Eight threads do TLS at once through the hooks: one ring and one
+    connection table under contention. Everything the client ends moved is
+    captured, nothing is dropped. scripts/test runs this case again with
+    ThreadSanitizer builds of the program, the preload and the stub core."""
+    threads, kib = 8, 256
+    argv = [ENV["ARGUS_CAP_THREADS"], c.cert, c.key, str(threads), str(kib)]
+    out = c.run(argv, c.preload_env(ARGUS_RING_BYTES=64 << 20)).stdout.split()
+    moved = {"read": int(out[1]), "write": int(out[3])}
+    expect(moved["read"] == moved["write"] == threads * kib * 1024,
+           "the program did not move what it should: %s" % out)
+    st = c.stats()
+    expect(st["dropped_bytes"] == "0" and st["dropped_records"] == "0",
+           "records dropped with a large ring: %s" % st)
+    expect(int(st["captured_read"]) == moved["read"] and
+           int(st["captured_write"]) == moved["write"],
+           "captured %s/%s of %s" % (st["captured_read"], st["captured_write"], moved))
+    conns = c.recorded()
+    expect(len(conns) == threads, "expected %d captured connections, got %d" % (threads, len(conns)))
+    for conn in conns.values():
+        expect(conn["open"] == "gateway.discord.gg" and conn["close"] and conn["gaps"] == 0,
+               "a connection lacks its OPEN or CLOSE, or has a gap: open=%r close=%r gaps=%d"
+               % (conn["open"], conn["close"], conn["gaps"]))
+        expect(len(conn["read"]) == len(conn["write"]) == kib * 1024,
+               "a connection's streams are not whole")
+
+
 def case_two_copies(c):
     if "ARGUS_TLS_RENAMED" not in ENV:
         missing_exit("patchelf not found")

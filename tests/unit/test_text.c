@@ -135,8 +135,8 @@ static const char *const hostile[] = {
     "discord.py \xFE\xFF",
     /* 126 bytes, then a euro sign that crosses REG_VALUE_MAX and
      * SPAN_STR_MAX (128, NUL included) */
-    "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
-    "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\xE2\x82\xAC",
+    ("aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
+     "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\xE2\x82\xAC"),
 };
 #define N_HOSTILE (sizeof(hostile) / sizeof(hostile[0]))
 
