@@ -44,6 +44,14 @@ void cap_set_ring(struct ring *ring);
  * start, or the ring could not be mapped). */
 void cap_off(void);
 
+/* The hooks for the OpenSSL built into an object (patch.h): the same as the
+ * exported ones, except that their real functions are those of
+ * patch_libs[slot] rather than of the caller's libssl. */
+struct cap_hook_set {
+    void *read, *read_ex, *write, *write_ex, *free;
+};
+void cap_patched_hooks(unsigned slot, struct cap_hook_set *out);
+
 /* fork() child: abandon the parent's table and ring (never unmapped: another
  * thread of the parent may have been inside them) and go dormant again. */
 void cap_fork_child(void);
