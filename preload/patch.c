@@ -32,8 +32,12 @@
  * calls, unconditional jumps, returns and anything unknown are refused.
  * Then the whole function (its st_size) is decoded, and any direct branch
  * into the patched bytes (past their first) is a refusal, as is a body that
- * cannot be decoded. What this cannot see is a branch from outside the
- * function (a split-off .cold part jumping back into the prologue) or a
+ * cannot be decoded, and so is a function that calls nothing: a caller
+ * compiled with it (gcc's -fipa-ra, on by default at -O2) may keep values in
+ * the caller-saved registers such a leaf leaves alone, which our hook does
+ * not. A function that calls out, even once, clobbers them all as far as its
+ * callers know (OpenSSL's SSL_read & co. all reach an indirect call). What this cannot see is a
+ * branch from outside the function (a split-off .cold part jumping back into the prologue) or a
  * computed jump; compilers resume such paths after the prologue.
  *
  * The switch. The entry is not made writable in place: SELinux (execmod)
@@ -284,7 +288,10 @@ static bool patch_plan_fn(struct patch_plan *plan, struct patch_fn *fn, const ch
     }
     fn->len = off - fn->skip;
 
-    /* Nothing in the function may branch into the bytes we replace. */
+    /* Nothing in the function may branch into the bytes we replace, and it
+     * must call out somewhere (see DESIGN: callers of a leaf may keep values
+     * in the registers it leaves alone). */
+    bool calls = false;
     for (off = 0; off < fn->size;) {
         int n = x86_insn_decode(fn->entry + off, fn->size - off, &insn);
         if (n < 0) {
@@ -300,8 +307,20 @@ static bool patch_plan_fn(struct patch_plan *plan, struct patch_fn *fn, const ch
                          name, off);
                 return false;
             }
+            if (insn.kind == X86_INSN_CALL || target < (uintptr_t)fn->entry ||
+                target >= (uintptr_t)fn->entry + fn->size)
+                calls = true; /* a call, or a tail call */
         }
+        /* A jmp through memory at a RIP-relative address is a tail call
+         * through the GOT; one through a register may be a switch. */
+        if (insn.indirect == X86_IND_CALL || (insn.indirect == X86_IND_JMP && insn.disp_off != 0))
+            calls = true;
         off += (size_t)n;
+    }
+    if (!calls) {
+        snprintf(plan->why, sizeof(plan->why),
+                 "%s calls nothing, so its callers may rely on registers it leaves alone", name);
+        return false;
     }
     return true;
 }

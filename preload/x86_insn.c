@@ -451,11 +451,13 @@ int x86_insn_decode(const uint8_t *code, size_t avail, struct x86_insn *insn)
         }
         uint8_t reg = (modrm >> 3) & 7;
         if (map == 0 && op == 0xFF) {
-            if (reg == 2 || reg == 3)
+            if (reg == 2 || reg == 3) {
                 insn->kind = riprel ? X86_INSN_RIPREL : X86_INSN_INDIRECT_CALL;
-            else if (reg == 4 || reg == 5)
+                insn->indirect = X86_IND_CALL;
+            } else if (reg == 4 || reg == 5) {
                 insn->kind = X86_INSN_END;
-            else if (reg == 7) {
+                insn->indirect = X86_IND_JMP;
+            } else if (reg == 7) {
                 rc = -EINVAL;
                 goto out;
             }

@@ -45,12 +45,15 @@ enum x86_insn_kind {
     X86_INSN_INDIRECT_CALL,
 };
 
+enum { X86_IND_NONE = 0, X86_IND_CALL, X86_IND_JMP };
+
 struct x86_insn {
     uint8_t len;
     uint8_t kind;     /* enum x86_insn_kind */
     uint8_t cc;       /* X86_INSN_JCC: the condition (low nibble of 7x) */
     uint8_t disp_off; /* X86_INSN_RIPREL: offset of the disp32 in the instruction */
     uint8_t endbr;    /* endbr64 (F3 0F 1E FA) */
+    uint8_t indirect; /* FF /2 or /3: X86_IND_CALL; FF /4 or /5: X86_IND_JMP (any kind) */
     int64_t rel;      /* branches: target minus the address after the instruction */
 };
 
