@@ -60,10 +60,12 @@
 #include "patch.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <link.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <unistd.h>
@@ -504,6 +506,32 @@ out:
 
 /* --- per object ------------------------------------------------------------ */
 
+/* The number of threads of this process (field 20 of /proc/self/stat), or 0
+ * if it cannot be told. Read only when there is something to patch: the
+ * preload is normally loaded before main, but a program may dlopen it later,
+ * from any thread, and then no entry may be rewritten under a running one. */
+static long patch_thread_count(void)
+{
+    char buf[1024];
+    long threads = 0;
+    int fd = open("/proc/self/stat", O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return 0;
+    ssize_t n = read(fd, buf, sizeof(buf) - 1);
+    close(fd);
+    if (n <= 0)
+        return 0;
+    buf[n] = '\0';
+    /* The command name (field 2) may hold spaces and parentheses: count
+     * fields from the last ')'. */
+    const char *p = strrchr(buf, ')');
+    for (int field = 2; p != NULL && field < 20; field++)
+        p = strchr(p + 1, ' ');
+    if (p != NULL)
+        threads = strtol(p + 1, NULL, 10);
+    return threads;
+}
+
 /* The executable's own path, for the debug lines; "" if unknown. */
 static void patch_obj_path(const struct patch_obj *obj, char *path, size_t size)
 {
@@ -545,6 +573,13 @@ static void patch_object(const struct patch_obj *obj)
     rc = -ENOTSUP;
     goto out;
 #endif
+    long threads = patch_thread_count();
+    if (threads != 1) {
+        snprintf(plan.why, sizeof(plan.why),
+                 "the process has %ld threads (the preload was loaded late)", threads);
+        rc = -EBUSY;
+        goto out;
+    }
     if (patch_n_libs >= PATCH_MAX_OBJECTS) {
         snprintf(plan.why, sizeof(plan.why), "more than %d such objects", PATCH_MAX_OBJECTS);
         rc = -ENOSPC;

@@ -160,6 +160,11 @@ def case_node_dormant(c, major):
            "a non-Discord fetch woke Argus: %s" % out)
     expect(p.stderr == "", "a dormant node printed: %s" % p.stderr)
     expect(c.recorded() == {}, "a dormant process recorded something")
+    out = node_fetch(c, node, c.preload_env(ARGUS_DISCORD_HOSTS=host, OTEL_SDK_DISABLED="true"),
+                     host)
+    expect(not out["argus_thread"] and not out["core"],
+           "OTEL_SDK_DISABLED=true still started Argus: %s" % out)
+    expect(c.recorded() == {}, "OTEL_SDK_DISABLED=true still captured")
     out = node_fetch(c, node, c.preload_env(ARGUS_DISCORD_HOSTS=host), host)
     expect(out["argus_thread"], "a Discord fetch did not start Argus' thread: %s" % out)
 
