@@ -227,7 +227,7 @@ static int patch_find_cb(struct dl_phdr_info *info, size_t size, void *arg)
 
 #define PATCH_JMP_NEAR 5 /* jmp rel32 */
 #define PATCH_JMP_ABS 14 /* jmp [rip+0]; .quad target */
-#define PATCH_SLOT 128   /* code page bytes per function: relay + trampoline */
+#define PATCH_SLOT 256   /* code page bytes per function: relay + trampoline */
 #define PATCH_BODY_MAX (1u << 20)
 
 struct patch_fn {
@@ -246,10 +246,11 @@ struct patch_plan {
     char why[160]; /* the refusal, for the debug line */
 };
 
+/* A branch to the entry itself is refused too: the function would re-enter
+ * the hook from the middle of its own body. */
 static bool patch_in_region(const struct patch_fn *fn, uintptr_t target)
 {
-    uintptr_t start = (uintptr_t)fn->entry + fn->skip;
-    return target > start && target < start + fn->len;
+    return target >= (uintptr_t)fn->entry && target < (uintptr_t)fn->entry + fn->skip + fn->len;
 }
 
 /* Decides how many instructions to move. Returns false (and says why) if
@@ -267,6 +268,8 @@ static bool patch_plan_fn(struct patch_plan *plan, struct patch_fn *fn, const ch
     fn->skip = 0;
     if (x86_insn_decode(fn->entry, fn->size, &insn) > 0 && insn.endbr)
         fn->skip = insn.len;
+    /* relay, endbr64, the relocated instructions, the jmp back */
+    size_t emitted = PATCH_JMP_ABS + 4 + PATCH_JMP_ABS;
     for (off = fn->skip; off - fn->skip < plan->jmp_len;) {
         int n = x86_insn_decode(fn->entry + off, fn->size - off, &insn);
         if (n < 0) {
@@ -286,9 +289,22 @@ static bool patch_plan_fn(struct patch_plan *plan, struct patch_fn *fn, const ch
             snprintf(plan->why, sizeof(plan->why), "%s+%zu: %s", name, off, kinds[insn.kind]);
             return false;
         }
+        emitted += insn.kind == X86_INSN_JCC ? 2 + PATCH_JMP_ABS : (size_t)n;
         off += (size_t)n;
     }
     fn->len = off - fn->skip;
+    if (emitted > PATCH_SLOT) {
+        snprintf(plan->why, sizeof(plan->why), "%s: its trampoline would not fit", name);
+        return false;
+    }
+    if (plan->jmp_len == PATCH_JMP_NEAR) {
+        int64_t d = (int64_t)((intptr_t)plan->code - (intptr_t)fn->entry);
+        if (d > INT32_MAX / 2 || d < -(INT32_MAX / 2)) {
+            snprintf(plan->why, sizeof(plan->why), "%s is out of rel32 reach of the trampolines",
+                     name);
+            return false;
+        }
+    }
 
     /* Nothing in the function may branch into the bytes we replace, and it
      * must call out somewhere (see DESIGN: callers of a leaf may keep values
