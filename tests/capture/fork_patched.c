@@ -6,13 +6,36 @@
  *
  *   fork_patched CERT KEY
  */
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <openssl/ssl.h>
+
+/* Argus loads its core on its own thread after the first Discord
+ * connection; a process that exits before that leaves its ring undrained.
+ * So each process waits (up to 10 s) until the core is mapped, as the
+ * Python capture tests do. */
+static void await_core(void)
+{
+    for (int i = 0; i < 1000; i++) {
+        char buf[4096];
+        bool found = false;
+        FILE *f = fopen("/proc/self/maps", "r");
+        while (f != NULL && !found && fgets(buf, sizeof(buf), f) != NULL)
+            found = strstr(buf, "argus_core") != NULL;
+        if (f != NULL)
+            fclose(f);
+        if (found)
+            return;
+        struct timespec ts = {0, 10 * 1000 * 1000};
+        nanosleep(&ts, NULL); /* polling a mapping another thread makes: no event for it */
+    }
+}
 
 static int converse(const char *cert, const char *key)
 {
@@ -58,6 +81,7 @@ int main(int argc, char **argv)
     if (child < 0)
         return 1;
     int rc = converse(argv[1], argv[2]);
+    await_core();
     if (child == 0) {
         printf("%d\n", (int)getpid());
         return rc;
