@@ -23,6 +23,10 @@ under the preload with the stub core, and compare with runs without it:
   node_dormant MAJOR
         the same Node fetching a non-Discord URL starts no Argus thread and
         maps no core; fetching a Discord host does both.
+  mprotect_denied
+        under a policy that refuses mprotect(PROT_EXEC) (deny_exec.c, as
+        SELinux or PaX would): the control and the shim run exactly as
+        without the preload, unpatched, and one debug line says why.
   fork
         a patched executable that forks right after start: parent and child
         each capture their own connection, under their own pid.
@@ -167,6 +171,26 @@ def case_node_dormant(c, major):
     expect(c.recorded() == {}, "OTEL_SDK_DISABLED=true still captured")
     out = node_fetch(c, node, c.preload_env(ARGUS_DISCORD_HOSTS=host), host)
     expect(out["argus_thread"], "a Discord fetch did not start Argus' thread: %s" % out)
+
+
+def case_mprotect_denied(c):
+    deny = ENV["ARGUS_DENY_EXEC"]
+    exe = ENV["ARGUS_REFUSE_CONTROL"]
+    plain = c.run([deny, exe], c.plain_env()).stdout
+    p = c.run([deny, exe], c.preload_env(OTEL_LOG_LEVEL="debug"))
+    expect(p.stdout == plain, "the program changed under a refused mprotect:\n%s\n%s"
+           % (plain, p.stdout))
+    lines = [l for l in p.stderr.splitlines() if l.strip()]
+    expect(len(lines) == 1 and "not patching" in lines[0] and "executable" in lines[0],
+           "expected one debug line about mprotect, got:\n%s" % p.stderr)
+    # Without the policy the same program is patched (the check above can fail).
+    expect(c.run([exe], c.preload_env()).stdout != plain, "the control was not patched")
+    # A whole TLS conversation under the policy: transparent, nothing captured.
+    argv = [deny, ENV["ARGUS_BIO_PAIR_PATCHED"], c.cert, c.key, "discord.com", "1"]
+    plain = c.run(argv, c.plain_env()).stdout
+    hooked = c.run(argv, c.preload_env()).stdout
+    expect(plain == hooked, "the TLS conversation changed under a refused mprotect")
+    expect(c.recorded() == {}, "an unpatched executable was captured")
 
 
 def case_fork(c):
