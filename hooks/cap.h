@@ -2,7 +2,9 @@
  * cap.h - the interposed OpenSSL calls and the capture state they use.
  *
  * The preload exports exactly five names: SSL_read, SSL_read_ex, SSL_write,
- * SSL_write_ex and SSL_free (defined in cap.c). Each calls the real function
+ * SSL_write_ex and SSL_free (defined in cap.c). The same bodies also serve,
+ * unexported, the OpenSSL built into an executable, whose entries patch.c
+ * rewrites to jump to them (cap_patched_hooks below). Each calls the real function
  * of the libssl its caller is bound to (sym.h), saves errno at once, and, for
  * a successful call on a connection of the primary libssl, looks the SSL* up
  * in the connection table: an ignored connection returns at once; a Discord
