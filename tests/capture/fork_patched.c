@@ -6,6 +6,7 @@
  *
  *   fork_patched CERT KEY
  */
+#include <dirent.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -16,24 +17,41 @@
 
 #include <openssl/ssl.h>
 
-/* Argus loads its core on its own thread after the first Discord
- * connection; a process that exits before that leaves its ring undrained.
- * So each process waits (up to 10 s) until the core is mapped, as the
- * Python capture tests do. */
-static void await_core(void)
+/* Argus drains the ring on its own thread, and a process that exits before
+ * its last records were drained (its core still loading) loses them. So each
+ * process waits, up to 10 s, until the recording core has written the CLOSE
+ * of its connection (ARGUS_TEST_RECORD_DIR/<pid>-<id>.meta, tests/support):
+ * the condition the test then checks, awaited rather than slept on. */
+static bool closed_recorded(const char *dir)
 {
-    for (int i = 0; i < 1000; i++) {
-        char buf[4096];
-        bool found = false;
-        FILE *f = fopen("/proc/self/maps", "r");
-        while (f != NULL && !found && fgets(buf, sizeof(buf), f) != NULL)
-            found = strstr(buf, "argus_core") != NULL;
+    char prefix[32], path[4096], line[256];
+    bool closed = false;
+    snprintf(prefix, sizeof(prefix), "%d-", (int)getpid());
+    DIR *d = opendir(dir);
+    struct dirent *e;
+    while (d != NULL && !closed && (e = readdir(d)) != NULL) {
+        size_t n = strlen(e->d_name);
+        if (strncmp(e->d_name, prefix, strlen(prefix)) != 0 || n < 5 ||
+            strcmp(e->d_name + n - 5, ".meta") != 0)
+            continue;
+        snprintf(path, sizeof(path), "%s/%s", dir, e->d_name);
+        FILE *f = fopen(path, "r");
+        while (f != NULL && !closed && fgets(line, sizeof(line), f) != NULL)
+            closed = strstr(line, " close") != NULL;
         if (f != NULL)
             fclose(f);
-        if (found)
-            return;
+    }
+    if (d != NULL)
+        closedir(d);
+    return closed;
+}
+
+static void await_recorded(void)
+{
+    const char *dir = getenv("ARGUS_TEST_RECORD_DIR");
+    for (int i = 0; dir != NULL && i < 1000 && !closed_recorded(dir); i++) {
         struct timespec ts = {0, 10 * 1000 * 1000};
-        nanosleep(&ts, NULL); /* polling a mapping another thread makes: no event for it */
+        nanosleep(&ts, NULL); /* polling files another thread writes: no event for them */
     }
 }
 
@@ -81,7 +99,7 @@ int main(int argc, char **argv)
     if (child < 0)
         return 1;
     int rc = converse(argv[1], argv[2]);
-    await_core();
+    await_recorded();
     if (child == 0) {
         printf("%d\n", (int)getpid());
         return rc;

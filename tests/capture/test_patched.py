@@ -203,7 +203,9 @@ def case_fork(c):
     expect(seen == sorted(pids), "expected one connection per process %s, got %s" % (pids, seen))
     for key, conn in conns.items():
         expect(conn["open"] == "discord.com" and conn["close"] and len(conn["write"]) > 0 and
-               len(conn["read"]) > 0, "process %d: incomplete capture" % key[0])
+               len(conn["read"]) > 0, "process %d: incomplete capture: open %r close %r write %d "
+               "read %d" % (key[0], conn["open"], conn["close"], len(conn["write"]),
+                            len(conn["read"])))
 
 
 def main():
