@@ -5,9 +5,14 @@
  * DESIGN
  *
  * Dormant until Discord (design.md, invariant 7). The constructor only reads
- * the configuration into a static struct and registers the fork handler: no
- * thread, no mapping, no library, no output. Every process that inherits
- * LD_PRELOAD (sh, ffmpeg, ...) pays that and nothing more.
+ * the configuration into a static struct, registers the fork handler and
+ * looks for an OpenSSL built into the program (patch.h: a few hash look-ups
+ * in memory): no thread, no library, no output. Every process that inherits
+ * LD_PRELOAD (sh, ffmpeg, ...) pays that and nothing more. A program with
+ * OpenSSL built in (an official Node) is patched there and then, before main
+ * and while it has one thread, at the cost of one page of trampolines and a
+ * private copy of the few code pages patched; its hooks then stay
+ * pass-through until the first Discord connection, as the dynamic ones do.
  *
  * Activation happens once per process, on the bot thread whose call first
  * classified a connection as Discord (or in the constructor with
