@@ -3,7 +3,8 @@
 
     test_lifecycles.py BOT BUILD_DIR [SCENARIO [SCALE]]
 
-BOT is dpy or djs; SCENARIO a name in scripts/sim/scenarios/ (default main);
+BOT is dpy or djs, or djs@MAJOR for discord.js on that official Node build
+(scripts/setup-node-official; Argus patches its built-in OpenSSL); SCENARIO a name in scripts/sim/scenarios/ (default main);
 SCALE scales its bursts (run_scenario.py --scale, default 1).
 One run of the real bot under the preload (tests/e2e/run_scenario.py), with
 Argus' deadlines set to the scenario's (ARGUS_PREFIX_TIMEOUT_S,
