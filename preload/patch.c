@@ -208,8 +208,11 @@ static int patch_find_cb(struct dl_phdr_info *info, size_t size, void *arg)
         return 0;
     if (ds.soname != UINTPTR_MAX && strncmp(ds.strtab + ds.soname, "libssl", 6) == 0)
         return 0; /* a shared libssl: symbol interposition reaches it */
-    if (found->n >= PATCH_MAX_OBJECTS)
+    if (found->n >= PATCH_MAX_OBJECTS) {
+        argus_log_debug("not patching %s: more than %d objects with OpenSSL built in",
+                        info->dlpi_name, PATCH_MAX_OBJECTS);
         return 0;
+    }
     struct patch_obj *obj = &found->objs[found->n++];
     obj->base = info->dlpi_addr;
     obj->name = info->dlpi_name ? info->dlpi_name : "";
@@ -570,6 +573,8 @@ static bool patch_has_rx(const struct patch_obj *obj, uintptr_t addr)
     return false;
 }
 
+/* Caller: patch_n_libs < PATCH_MAX_OBJECTS (patch_find_cb keeps at most that
+ * many candidates). */
 static void patch_object(const struct patch_obj *obj)
 {
     struct patch_plan plan;
@@ -594,11 +599,6 @@ static void patch_object(const struct patch_obj *obj)
         snprintf(plan.why, sizeof(plan.why),
                  "the process has %ld threads (the preload was loaded late)", threads);
         rc = -EBUSY;
-        goto out;
-    }
-    if (patch_n_libs >= PATCH_MAX_OBJECTS) {
-        snprintf(plan.why, sizeof(plan.why), "more than %d such objects", PATCH_MAX_OBJECTS);
-        rc = -ENOSPC;
         goto out;
     }
     for (int f = 0; f < PATCH_N_FNS; f++) {
