@@ -2,7 +2,9 @@
  * cap.h - the interposed OpenSSL calls and the capture state they use.
  *
  * The preload exports exactly five names: SSL_read, SSL_read_ex, SSL_write,
- * SSL_write_ex and SSL_free (defined in cap.c). Each calls the real function
+ * SSL_write_ex and SSL_free (defined in cap.c). The same bodies also serve,
+ * unexported, the OpenSSL built into an executable, whose entries patch.c
+ * rewrites to jump to them (cap_patched_hooks below). Each calls the real function
  * of the libssl its caller is bound to (sym.h), saves errno at once, and, for
  * a successful call on a connection of the primary libssl, looks the SSL* up
  * in the connection table: an ignored connection returns at once; a Discord
@@ -43,6 +45,14 @@ void cap_set_ring(struct ring *ring);
 /* From now on every hook is a pure pass-through (the core failed to load or
  * start, or the ring could not be mapped). */
 void cap_off(void);
+
+/* The hooks for the OpenSSL built into an object (patch.h): the same as the
+ * exported ones, except that their real functions are those of
+ * patch_libs[slot] rather than of the caller's libssl. */
+struct cap_hook_set {
+    void *read, *read_ex, *write, *write_ex, *free;
+};
+void cap_patched_hooks(unsigned slot, struct cap_hook_set *out);
 
 /* fork() child: abandon the parent's table and ring (never unmapped: another
  * thread of the parent may have been inside them) and go dormant again. */

@@ -5,9 +5,14 @@
  * DESIGN
  *
  * Dormant until Discord (design.md, invariant 7). The constructor only reads
- * the configuration into a static struct and registers the fork handler: no
- * thread, no mapping, no library, no output. Every process that inherits
- * LD_PRELOAD (sh, ffmpeg, ...) pays that and nothing more.
+ * the configuration into a static struct, registers the fork handler and
+ * looks for an OpenSSL built into the program (patch.h: a few hash look-ups
+ * in memory): no thread, no library, no output. Every process that inherits
+ * LD_PRELOAD (sh, ffmpeg, ...) pays that and nothing more. A program with
+ * OpenSSL built in (an official Node) is patched there and then, before main
+ * and while it has one thread, at the cost of one page of trampolines and a
+ * private copy of the few code pages patched; its hooks then stay
+ * pass-through until the first Discord connection, as the dynamic ones do.
  *
  * Activation happens once per process, on the bot thread whose call first
  * classified a connection as Discord (or in the constructor with
@@ -53,6 +58,7 @@
 #include "config.h"
 #include "core_api.h"
 #include "log.h"
+#include "patch.h"
 #include "ring.h"
 #include "spin.h"
 #include "sym.h"
@@ -196,14 +202,26 @@ static void *argus_thread_main(void *arg)
     /* Named so that top, perf and /proc tell Argus' time from the bot's. */
     pthread_setname_np(pthread_self(), "argus-decode");
     argus_config_report(&argus_cfg);
-    const struct sym_ssl *primary = sym_primary();
+    /* The OpenSSL patched into an executable takes the place of a libssl
+     * (the program has none of its own then). */
+    const struct sym_ssl *primary = patch_n_libs > 0 ? &patch_libs[0] : sym_primary();
     if (argus_log_get_level() >= ARGUS_LOG_DEBUG) {
         char summary[1024];
         argus_config_describe(&argus_cfg, summary, sizeof(summary));
         argus_log_debug("active in pid %ld (%s); configuration: %s", (long)getpid(),
                         argus_cfg.eager ? "ARGUS_EAGER" : "first Discord connection", summary);
-        if (primary != NULL)
-            argus_log_debug("capturing TLS of %s", primary->path);
+        char what[SYM_PATH_MAX + 64];
+        for (unsigned i = 0; i < patch_n_libs; i++) {
+            patch_describe(i, what, sizeof(what));
+            argus_log_debug("capturing TLS: patched %s", what);
+        }
+        if (patch_n_libs > 0)
+            argus_log_debug("(symbol interposition still serves any libssl loaded later)");
+        else if (primary != NULL)
+            argus_log_debug("capturing TLS: hooked %s (%s)",
+                            strrchr(primary->path, '/') ? strrchr(primary->path, '/') + 1
+                                                        : primary->path,
+                            primary->path);
         else
             argus_log_debug("no libssl is loaded yet; the hooks will bind to the first one the "
                             "program loads (a program that never loads one is invisible to Argus)");
@@ -341,6 +359,8 @@ __attribute__((constructor)) static void argus_preload_init(void)
     if (argus_cfg.sdk_disabled)
         return;
     pthread_atfork(NULL, NULL, argus_atfork_child);
+    /* Before main, while the process has one thread (patch.h). */
+    patch_init();
     argus_find_self_dir();
     if (argus_cfg.eager && argus_parent_has_preload())
         argus_cfg.eager = false;

@@ -48,7 +48,7 @@ struct sym_ssl {
     void (*free)(void *ssl);
     const char *(*get_servername)(const void *ssl, int type);
     int (*is_server)(const void *ssl);
-    bool primary; /* the system libssl: the only one captured */
+    bool primary; /* captured: the system libssl, or an OpenSSL patched into an object (patch.h) */
     const void *base;
     char path[SYM_PATH_MAX];
 };

@@ -173,7 +173,9 @@ def wait_for_port(port, deadline):
 def bot_command(bot):
     if bot == "dpy":
         return [PYTHON, os.path.join(HERE, "bots", "dpy_bot.py")], {}
-    node = os.path.join(NODE18_DIR, "usr", "bin", "node")
+    # ARGUS_E2E_NODE: another node to run the bot on (an official build,
+    # scripts/setup-node-official), with OpenSSL built in: Argus patches it.
+    node = os.environ.get("ARGUS_E2E_NODE") or os.path.join(NODE18_DIR, "usr", "bin", "node")
     env = {"NODE_PATH": DJS_MODULES}
     return [node, os.path.join(HERE, "bots", "djs_bot", "bot.js")], env
 
@@ -184,7 +186,7 @@ def bot_environment(args, scenario, ca_crt):
     env.update({"DISCORD_TOKEN": fake_secrets.BOT_TOKEN, "SSL_CERT_FILE": ca_crt,
                 "NODE_EXTRA_CA_CERTS": ca_crt, "PYTHONUNBUFFERED": "1"})
     env.pop("SSL_CERT_DIR", None)
-    if args.bot == "djs":
+    if args.bot == "djs" and not os.environ.get("ARGUS_E2E_NODE"):
         env["LD_LIBRARY_PATH"] = os.path.join(NODE18_DIR, "usr", "lib", "x86_64-linux-gnu")
     if args.preload:
         env.update({"LD_PRELOAD": os.path.join(os.path.abspath(args.build), "libargus_preload.so"),

@@ -18,6 +18,9 @@ import unittest
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 from ci_rule import missing  # noqa: E402
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
 from prom_helpers import ARGUS_RUN, PRELOAD, free_port, start_receiver, stop
 
 # Parsed from the script itself, so a new option without its variable in
@@ -136,21 +139,30 @@ class Check(unittest.TestCase):
         self.assertEqual(r.returncode, 0, r.stdout)
         self.assertIn("ok: /usr/bin/python3: its ssl module", r.stdout)
 
-    def test_static_openssl_node_gets_one_line_and_the_fix(self):
-        node = shutil.which("node")
-        if not node:
-            missing("no node on PATH")
-        shared = subprocess.run([node, "-p", "process.config.variables.node_shared_openssl"],
-                                capture_output=True, text=True).stdout.strip()
-        r = argus_run("--check", "--endpoint", self.endpoint, "--", "node", "bot.js")
-        if shared == "true":
-            self.assertEqual(self.problems(r), [], r.stdout)
-            return
+    def test_official_node_is_patched(self):
+        """An official Node build (OpenSSL built in, issue 12): --check says
+        Argus will patch it, and names the OpenSSL it found."""
+        p = subprocess.run([os.path.join(ROOT, "scripts", "setup-node-official"), "22"],
+                           capture_output=True, text=True)
+        if p.returncode != 0:
+            missing("no official Node 22 (registry unreachable): %s" % p.stderr)
+        node = p.stdout.split()[-1]
+        r = argus_run("--check", "--endpoint", self.endpoint, "--", node, "bot.js")
+        self.assertEqual(self.problems(r), [], r.stdout)
+        self.assertRegex(r.stdout, r"ok: .*has OpenSSL built in: Argus will patch it \(patched "
+                                   r"the OpenSSL built into .*\(OpenSSL 3\.")
+
+    def test_java_and_go_are_named_out_of_reach(self):
+        fake_go = os.path.join(self.tmp, "gobot")
+        with open(fake_go, "wb") as f:
+            f.write(b"\x7fELF" + b"\0" * 64 + b"\xff Go buildinf:" + b"\0" * 64)
+        os.chmod(fake_go, 0o755)
+        r = argus_run("--check", "--endpoint", self.endpoint, "--", fake_go)
         self.assertEqual(r.returncode, 1)
         problems = self.problems(r)
         self.assertEqual(len(problems), 1, r.stdout)
-        self.assertIn("links OpenSSL statically, so Argus cannot see its TLS", problems[0])
-        self.assertIn("Debian's nodejs package", problems[0])
+        self.assertIn("Go program", problems[0])
+        self.assertIn("rustls", problems[0])
 
     def test_unreachable_collector_gets_one_line_and_the_fix(self):
         dead = f"http://127.0.0.1:{free_port()}"

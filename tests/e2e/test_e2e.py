@@ -19,6 +19,11 @@ CASE is one of:
                     the burst scenario (scaled down for CI) under the preload:
                     it completes, every lifecycle closes, Argus exports.
 
+A djs case may name an official Node build by its major version, e.g.
+djs@22, djs_sessions@22, djs_burst@22: the bot then runs on that build
+(scripts/setup-node-official), whose built-in OpenSSL the preload patches,
+instead of Debian's Node 18 and its shared libssl.
+
 Runs leave everything in BUILD_DIR/e2e/<case>/<run>/ (see run_scenario.py).
 """
 
@@ -292,11 +297,23 @@ def setup_node():
     subprocess.run([os.path.join(HERE, "bots", "djs_bot", "setup.sh")], check=True)
 
 
+def setup_official_node(major):
+    """The official build of this Node major, for ARGUS_E2E_NODE (inherited
+    by run_scenario.py)."""
+    out = subprocess.run([os.path.join(ROOT, "scripts", "setup-node-official"), major],
+                         check=True, capture_output=True, text=True).stdout.split()
+    os.environ["ARGUS_E2E_NODE"] = out[-1]
+    subprocess.run([os.path.join(HERE, "bots", "djs_bot", "setup.sh")], check=True)
+
+
 def main():
     case, build = sys.argv[1], os.path.abspath(sys.argv[2])
-    if case.startswith("djs"):
+    case, _, major = case.partition("@")
+    if major:
+        setup_official_node(major)
+    elif case.startswith("djs"):
         setup_node()
-    base = os.path.join(build, "e2e", case)
+    base = os.path.join(build, "e2e", case + (f"-node{major}" if major else ""))
     cases = {
         "dpy": lambda: compare_case("dpy", build, base),
         "djs": lambda: compare_case("djs", build, base),

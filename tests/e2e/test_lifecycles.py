@@ -3,7 +3,8 @@
 
     test_lifecycles.py BOT BUILD_DIR [SCENARIO [SCALE]]
 
-BOT is dpy or djs; SCENARIO a name in scripts/sim/scenarios/ (default main);
+BOT is dpy or djs, or djs@MAJOR for discord.js on that official Node build
+(scripts/setup-node-official; Argus patches its built-in OpenSSL); SCENARIO a name in scripts/sim/scenarios/ (default main);
 SCALE scales its bursts (run_scenario.py --scale, default 1).
 One run of the real bot under the preload (tests/e2e/run_scenario.py), with
 Argus' deadlines set to the scenario's (ARGUS_PREFIX_TIMEOUT_S,
@@ -394,15 +395,22 @@ def main(argv):
         # Re-check a finished run's folder (for working on this test).
         f = compare(argv[2])
         return 1 if f is None or f.messages else 0
-    if len(argv) < 3 or argv[1] not in ("dpy", "djs"):
+    bot, _, major = argv[1].partition("@") if len(argv) > 1 else ("", "", "")
+    if len(argv) < 3 or bot not in ("dpy", "djs") or (major and bot != "djs"):
         print(__doc__)
         return 2
-    bot, build = argv[1], os.path.abspath(argv[2])
+    if major:  # djs@22: the bot on that official Node build (see test_e2e.py)
+        node = subprocess.run([os.path.join(ROOT, "scripts", "setup-node-official"), major],
+                              check=True, capture_output=True, text=True).stdout.split()[-1]
+        os.environ["ARGUS_E2E_NODE"] = node
+    build = os.path.abspath(argv[2])
     scenario = argv[3] if len(argv) > 3 else "main"
     scale = argv[4] if len(argv) > 4 else "1"
     with open(os.path.join(ROOT, "scripts", "sim", "scenarios", scenario + ".json")) as fp:
         spec = json.load(fp)
     out = os.path.join(build, "e2e", "lifecycles", f"{bot}-{scenario}")
+    if major:
+        out += f"-node{major}"
     if scale != "1":
         out += f"-x{scale}"
     command = [PYTHON, os.path.join(HERE, "run_scenario.py"), "--bot", bot, "--scenario",

@@ -1,0 +1,723 @@
+/*
+ * patch.c - finding and patching the OpenSSL built into an object (see
+ * patch.h for the contract).
+ *
+ * DESIGN
+ *
+ * Find. dl_iterate_phdr() gives every loaded object's program headers; its
+ * PT_DYNAMIC gives the GNU hash table, the symbols and the strings, already
+ * in memory. A look-up of "SSL_read" is a Bloom filter test that rejects
+ * nearly every object at once, so a dormant program (sh, ffmpeg, a Python
+ * with the system libssl) pays microseconds. An object whose soname starts
+ * with "libssl" is left to symbol interposition (sym.c), and the preload is
+ * skipped (it defines SSL_read too).
+ *
+ * Patch, per function (x86-64):
+ *
+ *   entry:  [endbr64]  jmp rel32 -> relay       (5 bytes; 14 with no near page)
+ *   relay:  jmp [rip+0]; .quad hook             (in a page within +-2 GiB)
+ *   tramp:  endbr64; relocated instructions; jmp [rip+0]; .quad entry+n
+ *
+ * An endbr64 at the entry stays where it is, so an indirect call into the
+ * function still lands on one under IBT; the trampoline opens with its own,
+ * since the hook reaches it through a function pointer. The hook is cap.c's,
+ * with the trampoline as its real function.
+ *
+ * The relocated instructions are only those x86_insn.c classifies as plain,
+ * plus conditional branches whose target lies outside the patched bytes: a
+ * jcc is rewritten as the inverted short jcc over an absolute jmp to the
+ * same target. Every official Node's SSL_free opens with "test rdi,rdi; je",
+ * and since refusing it would leave every official Node unhooked, relocating
+ * that jcc is what makes the feature work at all. RIP-relative operands,
+ * calls, unconditional jumps, returns and anything unknown are refused.
+ * Then the whole function (its st_size) is decoded, and any direct branch
+ * into the patched bytes (past their first) is a refusal, as is a body that
+ * cannot be decoded, and so is a function that calls nothing: a caller
+ * compiled with it (gcc's -fipa-ra, on by default at -O2) may keep values in
+ * the caller-saved registers such a leaf leaves alone, which our hook does
+ * not. A function that calls out, even once, clobbers them all as far as its
+ * callers know (OpenSSL's SSL_read & co. all reach an indirect call). What this cannot see is a
+ * branch from outside the function (a split-off .cold part jumping back into the prologue) or a
+ * computed jump; compilers resume such paths after the prologue.
+ *
+ * The switch. The entry is not made writable in place: SELinux (execmod)
+ * may let a file page become writable and then refuse to make the modified
+ * page executable again, which would leave the program without that code.
+ * Instead each page to patch is copied into a fresh anonymous page, patched
+ * there while it is RW, turned RX, and only then moved over the original
+ * with mremap(MREMAP_FIXED), which replaces the page in one step. So every
+ * mprotect that can fail (RX on the trampoline page, RX on each copy) runs
+ * before anything of the program changed: on failure everything is unmapped
+ * and the program is exactly as it was. The pages of an object are moved
+ * after all of them are ready; only a failing mremap (out of mappings) after
+ * the first could leave an object half patched, which is said at debug and
+ * costs capture, never correctness: each hooked function still does what it
+ * did.
+ *
+ * Everything here runs in the constructor, before main, while the process has
+ * one thread, so no thread can be executing the bytes being replaced.
+ */
+#include "patch.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <link.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include "cap.h"
+#include "log.h"
+#include "x86_insn.h"
+
+struct sym_ssl patch_libs[PATCH_MAX_OBJECTS];
+unsigned patch_n_libs;
+/* Each patched object's OpenSSL_version(), if it exports one. */
+static const char *(*patch_version[PATCH_MAX_OBJECTS])(int);
+
+/* The functions we patch, in this order in every table below. */
+enum { PATCH_READ, PATCH_READ_EX, PATCH_WRITE, PATCH_WRITE_EX, PATCH_FREE, PATCH_N_FNS };
+static const char *const patch_fn_names[PATCH_N_FNS] = {"SSL_read", "SSL_read_ex", "SSL_write",
+                                                        "SSL_write_ex", "SSL_free"};
+
+/* One object that defines SSL_read, as dl_iterate_phdr found it. */
+struct patch_obj {
+    uintptr_t base;
+    const char *name; /* "" for the main executable */
+    const ElfW(Phdr) * phdr;
+    ElfW(Half) phnum;
+    const ElfW(Sym) * fns[PATCH_N_FNS];
+    const ElfW(Sym) * servername, *is_server, *version;
+};
+
+struct patch_found {
+    struct patch_obj objs[PATCH_MAX_OBJECTS];
+    unsigned n;
+    uintptr_t self; /* an address inside the preload */
+};
+
+/* --- find ------------------------------------------------------------------ */
+
+struct patch_dynsym {
+    const uint32_t *gnu_hash;
+    const ElfW(Sym) * symtab;
+    const char *strtab;
+    uintptr_t soname; /* offset in strtab, or UINTPTR_MAX */
+};
+
+/* glibc relocates the d_ptr entries it uses in place; the vDSO's and those
+ * of a read-only dynamic section stay link-time offsets. */
+static uintptr_t patch_dyn_ptr(uintptr_t base, ElfW(Addr) v)
+{
+    return v < base ? base + v : v;
+}
+
+static bool patch_dynsym_of(const struct dl_phdr_info *info, struct patch_dynsym *ds)
+{
+    const ElfW(Dyn) *dyn = NULL;
+    memset(ds, 0, sizeof(*ds));
+    ds->soname = UINTPTR_MAX;
+    for (ElfW(Half) i = 0; i < info->dlpi_phnum; i++)
+        if (info->dlpi_phdr[i].p_type == PT_DYNAMIC)
+            dyn = (const ElfW(Dyn) *)(info->dlpi_addr + info->dlpi_phdr[i].p_vaddr);
+    if (dyn == NULL)
+        return false;
+    for (; dyn->d_tag != DT_NULL; dyn++) {
+        if (dyn->d_tag == DT_GNU_HASH)
+            ds->gnu_hash = (const uint32_t *)patch_dyn_ptr(info->dlpi_addr, dyn->d_un.d_ptr);
+        else if (dyn->d_tag == DT_SYMTAB)
+            ds->symtab = (const ElfW(Sym) *)patch_dyn_ptr(info->dlpi_addr, dyn->d_un.d_ptr);
+        else if (dyn->d_tag == DT_STRTAB)
+            ds->strtab = (const char *)patch_dyn_ptr(info->dlpi_addr, dyn->d_un.d_ptr);
+        else if (dyn->d_tag == DT_SONAME)
+            ds->soname = dyn->d_un.d_val;
+    }
+    return ds->gnu_hash != NULL && ds->symtab != NULL && ds->strtab != NULL;
+}
+
+static uint32_t patch_gnu_hash(const char *s)
+{
+    uint32_t h = 5381;
+    for (; *s != '\0'; s++)
+        h = h * 33 + (uint8_t)*s;
+    return h;
+}
+
+/* The defined function called name, or NULL. The table layout is the GNU
+ * one: nbuckets, symoffset, bloom_size, bloom_shift, Bloom words (one
+ * ElfW(Addr) each), buckets, then one chain word per hashed symbol whose low
+ * bit ends the chain. */
+static const ElfW(Sym) * patch_lookup(const struct patch_dynsym *ds, const char *name)
+{
+    enum { BITS = sizeof(ElfW(Addr)) * 8 };
+    const uint32_t *t = ds->gnu_hash;
+    uint32_t nbuckets = t[0], symoffset = t[1], bloom_size = t[2], bloom_shift = t[3];
+    const ElfW(Addr) *bloom = (const ElfW(Addr) *)(t + 4);
+    const uint32_t *buckets = (const uint32_t *)(bloom + bloom_size);
+    const uint32_t *chain = buckets + nbuckets;
+    uint32_t h = patch_gnu_hash(name);
+
+    if (nbuckets == 0 || bloom_size == 0)
+        return NULL;
+    ElfW(Addr) word = bloom[(h / BITS) % bloom_size];
+    ElfW(Addr) mask =
+        ((ElfW(Addr))1 << (h % BITS)) | ((ElfW(Addr))1 << ((h >> bloom_shift) % BITS));
+    if ((word & mask) != mask)
+        return NULL;
+    uint32_t i = buckets[h % nbuckets];
+    if (i < symoffset)
+        return NULL;
+    for (;; i++) {
+        uint32_t h2 = chain[i - symoffset];
+        const ElfW(Sym) *sym = &ds->symtab[i];
+        if ((h | 1) == (h2 | 1) && strcmp(name, ds->strtab + sym->st_name) == 0 &&
+            sym->st_shndx != SHN_UNDEF && ELF64_ST_TYPE(sym->st_info) == STT_FUNC)
+            return sym;
+        if (h2 & 1)
+            return NULL;
+    }
+}
+
+static bool patch_contains(const struct dl_phdr_info *info, uintptr_t addr)
+{
+    for (ElfW(Half) i = 0; i < info->dlpi_phnum; i++) {
+        const ElfW(Phdr) *ph = &info->dlpi_phdr[i];
+        uintptr_t start = info->dlpi_addr + ph->p_vaddr;
+        if (ph->p_type == PT_LOAD && addr >= start && addr < start + ph->p_memsz)
+            return true;
+    }
+    return false;
+}
+
+static int patch_find_cb(struct dl_phdr_info *info, size_t size, void *arg)
+{
+    struct patch_found *found = arg;
+    struct patch_dynsym ds;
+    (void)size;
+
+    if (!patch_dynsym_of(info, &ds))
+        return 0;
+    const ElfW(Sym) *read = patch_lookup(&ds, "SSL_read");
+    if (read == NULL)
+        return 0;
+    if (patch_contains(info, found->self))
+        return 0;
+    if (ds.soname != UINTPTR_MAX && strncmp(ds.strtab + ds.soname, "libssl", 6) == 0)
+        return 0; /* a shared libssl: symbol interposition reaches it */
+    if (found->n >= PATCH_MAX_OBJECTS) {
+        argus_log_debug("not patching %s: more than %d objects with OpenSSL built in",
+                        info->dlpi_name, PATCH_MAX_OBJECTS);
+        return 0;
+    }
+    struct patch_obj *obj = &found->objs[found->n++];
+    obj->base = info->dlpi_addr;
+    obj->name = info->dlpi_name ? info->dlpi_name : "";
+    obj->phdr = info->dlpi_phdr;
+    obj->phnum = info->dlpi_phnum;
+    for (int f = 0; f < PATCH_N_FNS; f++)
+        obj->fns[f] = patch_lookup(&ds, patch_fn_names[f]);
+    obj->servername = patch_lookup(&ds, "SSL_get_servername");
+    obj->is_server = patch_lookup(&ds, "SSL_is_server");
+    obj->version = patch_lookup(&ds, "OpenSSL_version");
+    return 0;
+}
+
+/* --- plan: what each function's patch will be ----------------------------- */
+
+#define PATCH_JMP_NEAR 5 /* jmp rel32 */
+#define PATCH_JMP_ABS 14 /* jmp [rip+0]; .quad target */
+#define PATCH_SLOT 256   /* code page bytes per function: relay + trampoline */
+#define PATCH_BODY_MAX (1u << 20)
+
+struct patch_fn {
+    uint8_t *entry;
+    size_t size; /* st_size */
+    size_t skip; /* 4 when an endbr64 stays at the entry */
+    size_t len;  /* bytes relocated, from entry + skip */
+    void *hook;
+};
+
+struct patch_plan {
+    struct patch_fn fns[PATCH_N_FNS];
+    uint8_t *code; /* the relay + trampoline page */
+    size_t page;
+    size_t jmp_len;
+    char why[160]; /* the refusal, for the debug line */
+};
+
+/* A branch to the entry itself is refused too: the function would re-enter
+ * the hook from the middle of its own body. */
+static bool patch_in_region(const struct patch_fn *fn, uintptr_t target)
+{
+    return target >= (uintptr_t)fn->entry && target < (uintptr_t)fn->entry + fn->skip + fn->len;
+}
+
+/* Decides how many instructions to move. Returns false (and says why) if
+ * the prologue cannot be proved safe to relocate. */
+static bool patch_plan_fn(struct patch_plan *plan, struct patch_fn *fn, const char *name)
+{
+    struct x86_insn insn;
+    size_t off;
+
+    if (fn->size < plan->jmp_len || fn->size > PATCH_BODY_MAX) {
+        snprintf(plan->why, sizeof(plan->why), "%s has an implausible size (%zu bytes)", name,
+                 fn->size);
+        return false;
+    }
+    fn->skip = 0;
+    if (x86_insn_decode(fn->entry, fn->size, &insn) > 0 && insn.endbr)
+        fn->skip = insn.len;
+    /* relay, endbr64, the relocated instructions, the jmp back */
+    size_t emitted = PATCH_JMP_ABS + 4 + PATCH_JMP_ABS;
+    for (off = fn->skip; off - fn->skip < plan->jmp_len;) {
+        int n = x86_insn_decode(fn->entry + off, fn->size - off, &insn);
+        if (n < 0) {
+            snprintf(plan->why, sizeof(plan->why), "%s+%zu: an instruction it cannot decode", name,
+                     off);
+            return false;
+        }
+        if (insn.kind != X86_INSN_PLAIN && insn.kind != X86_INSN_JCC) {
+            static const char *const kinds[] = {
+                [X86_INSN_RIPREL] = "a RIP-relative operand",
+                [X86_INSN_JMP] = "a jump",
+                [X86_INSN_CALL] = "a call",
+                [X86_INSN_LOOP] = "a loop branch",
+                [X86_INSN_END] = "the end of the function",
+                [X86_INSN_INDIRECT_CALL] = "an indirect call",
+            };
+            snprintf(plan->why, sizeof(plan->why), "%s+%zu: %s", name, off, kinds[insn.kind]);
+            return false;
+        }
+        emitted += insn.kind == X86_INSN_JCC ? 2 + PATCH_JMP_ABS : (size_t)n;
+        off += (size_t)n;
+    }
+    fn->len = off - fn->skip;
+    if (emitted > PATCH_SLOT) {
+        snprintf(plan->why, sizeof(plan->why), "%s: its trampoline would not fit", name);
+        return false;
+    }
+    if (plan->jmp_len == PATCH_JMP_NEAR) {
+        int64_t d = (int64_t)((intptr_t)plan->code - (intptr_t)fn->entry);
+        if (d > INT32_MAX / 2 || d < -(INT32_MAX / 2)) {
+            snprintf(plan->why, sizeof(plan->why), "%s is out of rel32 reach of the trampolines",
+                     name);
+            return false;
+        }
+    }
+
+    /* Nothing in the function may branch into the bytes we replace, and it
+     * must call out somewhere (see DESIGN: callers of a leaf may keep values
+     * in the registers it leaves alone). */
+    bool calls = false;
+    for (off = 0; off < fn->size;) {
+        int n = x86_insn_decode(fn->entry + off, fn->size - off, &insn);
+        if (n < 0) {
+            snprintf(plan->why, sizeof(plan->why), "%s+%zu: cannot decode the body to check it",
+                     name, off);
+            return false;
+        }
+        if (insn.kind == X86_INSN_JCC || insn.kind == X86_INSN_JMP || insn.kind == X86_INSN_CALL ||
+            insn.kind == X86_INSN_LOOP) {
+            uintptr_t target = (uintptr_t)fn->entry + off + (size_t)n + (uintptr_t)insn.rel;
+            if (patch_in_region(fn, target)) {
+                snprintf(plan->why, sizeof(plan->why), "%s+%zu: a branch into the patched bytes",
+                         name, off);
+                return false;
+            }
+            if (insn.kind == X86_INSN_CALL || target < (uintptr_t)fn->entry ||
+                target >= (uintptr_t)fn->entry + fn->size)
+                calls = true; /* a call, or a tail call */
+        }
+        /* A jmp through memory at a RIP-relative address is a tail call
+         * through the GOT; one through a register may be a switch. */
+        if (insn.indirect == X86_IND_CALL || (insn.indirect == X86_IND_JMP && insn.disp_off != 0))
+            calls = true;
+        off += (size_t)n;
+    }
+    if (!calls) {
+        snprintf(plan->why, sizeof(plan->why),
+                 "%s calls nothing, so its callers may rely on registers it leaves alone", name);
+        return false;
+    }
+    return true;
+}
+
+static uint8_t *patch_emit_abs_jmp(uint8_t *p, uintptr_t target)
+{
+    static const uint8_t jmp[6] = {0xFF, 0x25, 0, 0, 0, 0}; /* jmp [rip+0] */
+    memcpy(p, jmp, sizeof(jmp));
+    memcpy(p + 6, &target, 8);
+    return p + 14;
+}
+
+/* Writes fn's relay (if near) and trampoline into its slot; returns the
+ * trampoline. */
+static void *patch_emit(struct patch_plan *plan, int f)
+{
+    static const uint8_t endbr64[4] = {0xF3, 0x0F, 0x1E, 0xFA};
+    struct patch_fn *fn = &plan->fns[f];
+    uint8_t *slot = plan->code + (size_t)f * PATCH_SLOT;
+    uint8_t *p = slot;
+
+    if (plan->jmp_len == PATCH_JMP_NEAR)
+        p = patch_emit_abs_jmp(p, (uintptr_t)fn->hook); /* the relay */
+    uint8_t *tramp = p;
+    memcpy(p, endbr64, sizeof(endbr64));
+    p += sizeof(endbr64);
+    for (size_t off = fn->skip; off < fn->skip + fn->len;) {
+        struct x86_insn insn;
+        const uint8_t *src = fn->entry + off;
+        int n = x86_insn_decode(src, fn->skip + fn->len - off, &insn);
+        if (insn.kind == X86_INSN_JCC) {
+            uintptr_t target = (uintptr_t)src + (size_t)n + (uintptr_t)insn.rel;
+            *p++ = (uint8_t)(0x70 | (insn.cc ^ 1)); /* the opposite condition */
+            *p++ = PATCH_JMP_ABS;                   /* skips the jmp below */
+            p = patch_emit_abs_jmp(p, target);
+        } else {
+            memcpy(p, src, (size_t)n);
+            p += n;
+        }
+        off += (size_t)n;
+    }
+    patch_emit_abs_jmp(p, (uintptr_t)fn->entry + fn->skip + fn->len);
+    return tramp;
+}
+
+/* The bytes written at fn's entry + skip. */
+static void patch_entry_bytes(const struct patch_plan *plan, int f, uint8_t *out)
+{
+    const struct patch_fn *fn = &plan->fns[f];
+    uint8_t *relay = plan->code + (size_t)f * PATCH_SLOT;
+    if (plan->jmp_len == PATCH_JMP_NEAR) {
+        int32_t rel = (int32_t)((intptr_t)relay - ((intptr_t)fn->entry + (intptr_t)fn->skip + 5));
+        out[0] = 0xE9;
+        memcpy(out + 1, &rel, 4);
+    } else {
+        patch_emit_abs_jmp(out, (uintptr_t)fn->hook);
+    }
+}
+
+/* A page for the relays and trampolines, within reach of a rel32 jmp from
+ * every entry if one can be had (tried just past and just before the
+ * object's mappings), else anywhere (the entries then take 14 bytes). */
+static bool patch_map_code(struct patch_plan *plan, const struct patch_obj *obj)
+{
+    uintptr_t lo = UINTPTR_MAX, hi = 0, page = plan->page;
+    for (ElfW(Half) i = 0; i < obj->phnum; i++) {
+        const ElfW(Phdr) *ph = &obj->phdr[i];
+        if (ph->p_type != PT_LOAD)
+            continue;
+        uintptr_t s = obj->base + ph->p_vaddr, e = s + ph->p_memsz;
+        lo = s < lo ? s : lo;
+        hi = e > hi ? e : hi;
+    }
+    hi = (hi + page - 1) & ~(page - 1);
+    lo &= ~(page - 1);
+    for (uintptr_t step = 0; step < 64; step++) {
+        uintptr_t hints[2] = {hi + step * (1u << 20), lo - (step + 1) * (1u << 20)};
+        for (int h = 0; h < 2; h++) {
+            if (hints[h] < (1u << 20) || hints[h] > lo + (1u << 30) || hints[h] + (1u << 30) < hi)
+                continue;
+            void *p = mmap((void *)hints[h], page, PROT_READ | PROT_WRITE,
+                           MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE, -1, 0);
+            if (p == MAP_FAILED)
+                continue;
+            if ((uintptr_t)p != hints[h]) { /* a kernel without FIXED_NOREPLACE */
+                munmap(p, page);
+                continue;
+            }
+            plan->code = p;
+            plan->jmp_len = PATCH_JMP_NEAR;
+            return true;
+        }
+    }
+    void *p = mmap(NULL, page, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (p == MAP_FAILED)
+        return false;
+    plan->code = p;
+    plan->jmp_len = PATCH_JMP_ABS;
+    return true;
+}
+
+/* --- switch ---------------------------------------------------------------- */
+
+#define PATCH_MAX_PAGES (2 * PATCH_N_FNS)
+
+struct patch_page {
+    uintptr_t at;  /* the program's page */
+    uint8_t *copy; /* its patched copy, RX once ready */
+};
+
+static int patch_page_index(struct patch_page *pages, unsigned *n, uintptr_t at)
+{
+    for (unsigned i = 0; i < *n; i++)
+        if (pages[i].at == at)
+            return (int)i;
+    pages[*n].at = at;
+    pages[*n].copy = NULL;
+    return (int)(*n)++;
+}
+
+/* Copies, patches and seals every page the entries touch, then moves them
+ * into place. Returns 0, or a negative errno with nothing changed, or
+ * -EALREADY if the program was changed only in part (see DESIGN). */
+static int patch_switch(struct patch_plan *plan, const bool *present)
+{
+    struct patch_page pages[PATCH_MAX_PAGES];
+    unsigned n_pages = 0, moved = 0;
+    int rc = 0;
+
+    for (int f = 0; f < PATCH_N_FNS; f++) {
+        if (!present[f])
+            continue;
+        uintptr_t at = (uintptr_t)plan->fns[f].entry + plan->fns[f].skip;
+        patch_page_index(pages, &n_pages, at & ~(plan->page - 1));
+        patch_page_index(pages, &n_pages, (at + plan->jmp_len - 1) & ~(plan->page - 1));
+    }
+    for (unsigned i = 0; i < n_pages; i++) {
+        void *p =
+            mmap(NULL, plan->page, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+        if (p == MAP_FAILED) {
+            rc = -errno;
+            goto out;
+        }
+        pages[i].copy = p;
+        memcpy(p, (const void *)pages[i].at, plan->page);
+    }
+    for (int f = 0; f < PATCH_N_FNS; f++) {
+        if (!present[f])
+            continue;
+        uint8_t bytes[PATCH_JMP_ABS];
+        uintptr_t at = (uintptr_t)plan->fns[f].entry + plan->fns[f].skip;
+        patch_entry_bytes(plan, f, bytes);
+        for (size_t k = 0; k < plan->jmp_len; k++) {
+            uintptr_t a = at + k;
+            int i = patch_page_index(pages, &n_pages, a & ~(plan->page - 1));
+            pages[i].copy[a & (plan->page - 1)] = bytes[k];
+        }
+    }
+    for (unsigned i = 0; i < n_pages; i++) {
+        if (mprotect(pages[i].copy, plan->page, PROT_READ | PROT_EXEC) != 0) {
+            rc = -errno;
+            goto out;
+        }
+    }
+    for (; moved < n_pages; moved++) {
+        void *p = mremap(pages[moved].copy, plan->page, plan->page, MREMAP_MAYMOVE | MREMAP_FIXED,
+                         (void *)pages[moved].at);
+        if (p == MAP_FAILED) {
+            rc = moved == 0 ? -errno : -EALREADY;
+            goto out;
+        }
+        pages[moved].copy = NULL; /* it is the program's page now */
+    }
+
+out:
+    for (unsigned i = moved; i < n_pages; i++)
+        if (pages[i].copy != NULL)
+            munmap(pages[i].copy, plan->page);
+    return rc;
+}
+
+/* --- per object ------------------------------------------------------------ */
+
+/* The number of threads of this process (field 20 of /proc/self/stat), or 0
+ * if it cannot be told. Read only when there is something to patch: the
+ * preload is normally loaded before main, but a program may dlopen it later,
+ * from any thread, and then no entry may be rewritten under a running one. */
+static long patch_thread_count(void)
+{
+    char buf[1024];
+    long threads = 0;
+    int fd = open("/proc/self/stat", O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return 0;
+    ssize_t n = read(fd, buf, sizeof(buf) - 1);
+    close(fd);
+    if (n <= 0)
+        return 0;
+    buf[n] = '\0';
+    /* The command name (field 2) may hold spaces and parentheses: count
+     * fields from the last ')'. */
+    const char *p = strrchr(buf, ')');
+    for (int field = 2; p != NULL && field < 20; field++)
+        p = strchr(p + 1, ' ');
+    if (p != NULL)
+        threads = strtol(p + 1, NULL, 10);
+    return threads;
+}
+
+/* The executable's own path, for the debug lines; "" if unknown. */
+static void patch_obj_path(const struct patch_obj *obj, char *path, size_t size)
+{
+    if (obj->name[0] != '\0') {
+        snprintf(path, size, "%s", obj->name);
+        return;
+    }
+    ssize_t n = readlink("/proc/self/exe", path, size - 1);
+    path[n > 0 ? n : 0] = '\0';
+}
+
+static bool patch_has_rx(const struct patch_obj *obj, uintptr_t addr)
+{
+    for (ElfW(Half) i = 0; i < obj->phnum; i++) {
+        const ElfW(Phdr) *ph = &obj->phdr[i];
+        uintptr_t s = obj->base + ph->p_vaddr;
+        if (ph->p_type == PT_LOAD && addr >= s && addr < s + ph->p_filesz)
+            return (ph->p_flags & (PF_R | PF_X)) == (PF_R | PF_X) && !(ph->p_flags & PF_W);
+    }
+    return false;
+}
+
+/* Caller: patch_n_libs < PATCH_MAX_OBJECTS (patch_find_cb keeps at most that
+ * many candidates). */
+static void patch_object(const struct patch_obj *obj)
+{
+    struct patch_plan plan;
+    struct sym_ssl *lib = &patch_libs[patch_n_libs];
+    struct cap_hook_set hooks;
+    bool present[PATCH_N_FNS];
+    bool mapped = false;
+    int rc = 0;
+
+    memset(&plan, 0, sizeof(plan));
+    plan.page = (size_t)sysconf(_SC_PAGESIZE);
+    memset(lib, 0, sizeof(*lib));
+    patch_obj_path(obj, lib->path, sizeof(lib->path));
+
+#if !defined(__x86_64__)
+    snprintf(plan.why, sizeof(plan.why), "in-process patching is implemented for x86-64 only");
+    rc = -ENOTSUP;
+    goto out;
+#endif
+    long threads = patch_thread_count();
+    if (threads != 1) {
+        snprintf(plan.why, sizeof(plan.why),
+                 "the process has %ld threads (the preload was loaded late)", threads);
+        rc = -EBUSY;
+        goto out;
+    }
+    for (int f = 0; f < PATCH_N_FNS; f++) {
+        present[f] = obj->fns[f] != NULL;
+        bool required = f == PATCH_READ || f == PATCH_WRITE || f == PATCH_FREE;
+        if (required && !present[f]) {
+            snprintf(plan.why, sizeof(plan.why), "it does not export %s", patch_fn_names[f]);
+            rc = -ENOENT;
+            goto out;
+        }
+    }
+    if (!patch_map_code(&plan, obj)) {
+        snprintf(plan.why, sizeof(plan.why), "no page for the trampolines");
+        rc = -ENOMEM;
+        goto out;
+    }
+    mapped = true;
+    cap_patched_hooks(patch_n_libs, &hooks);
+    void *hook_of[PATCH_N_FNS] = {hooks.read, hooks.read_ex, hooks.write, hooks.write_ex,
+                                  hooks.free};
+    for (int f = 0; f < PATCH_N_FNS; f++) {
+        if (!present[f])
+            continue;
+        struct patch_fn *fn = &plan.fns[f];
+        fn->entry = (uint8_t *)(obj->base + obj->fns[f]->st_value);
+        fn->size = obj->fns[f]->st_size;
+        fn->hook = hook_of[f];
+        if (!patch_has_rx(obj, (uintptr_t)fn->entry) ||
+            !patch_has_rx(obj, (uintptr_t)fn->entry + fn->size - 1)) {
+            snprintf(plan.why, sizeof(plan.why), "%s is not in read-only executable code",
+                     patch_fn_names[f]);
+            rc = -EINVAL;
+            goto out;
+        }
+        if (!patch_plan_fn(&plan, fn, patch_fn_names[f])) {
+            rc = -EINVAL;
+            goto out;
+        }
+    }
+    void *real[PATCH_N_FNS] = {NULL};
+    for (int f = 0; f < PATCH_N_FNS; f++)
+        if (present[f])
+            real[f] = patch_emit(&plan, f);
+    if (mprotect(plan.code, plan.page, PROT_READ | PROT_EXEC) != 0) {
+        rc = -errno;
+        snprintf(plan.why, sizeof(plan.why), "the trampolines cannot be made executable (%s)",
+                 strerror(-rc));
+        goto out;
+    }
+    *(void **)&lib->read = real[PATCH_READ];
+    *(void **)&lib->read_ex = real[PATCH_READ_EX];
+    *(void **)&lib->write = real[PATCH_WRITE];
+    *(void **)&lib->write_ex = real[PATCH_WRITE_EX];
+    *(void **)&lib->free = real[PATCH_FREE];
+    if (obj->servername != NULL)
+        *(void **)&lib->get_servername = (void *)(obj->base + obj->servername->st_value);
+    if (obj->is_server != NULL)
+        *(void **)&lib->is_server = (void *)(obj->base + obj->is_server->st_value);
+    if (obj->version != NULL)
+        *(void **)&patch_version[patch_n_libs] = (void *)(obj->base + obj->version->st_value);
+    lib->base = (const void *)obj->base;
+    lib->primary = true;
+    /* The hooks can be reached from the moment the first page moves. */
+    rc = patch_switch(&plan, present);
+    if (rc == -EALREADY) {
+        snprintf(plan.why, sizeof(plan.why), "a page could not be moved after others were");
+        mapped = false; /* reachable: the trampolines stay */
+        patch_n_libs++;
+        goto out;
+    }
+    if (rc != 0) {
+        patch_version[patch_n_libs] = NULL;
+        snprintf(plan.why, sizeof(plan.why), "the patched code cannot be made executable (%s)",
+                 strerror(-rc));
+        goto out;
+    }
+    mapped = false;
+    patch_n_libs++;
+
+out:
+    if (mapped)
+        munmap(plan.code, plan.page);
+    if (rc == -EALREADY)
+        argus_log_debug("patched the OpenSSL built into %s only in part: %s", lib->path, plan.why);
+    else if (rc != 0)
+        argus_log_debug("not patching the OpenSSL built into %s: %s; nothing of it is hooked",
+                        lib->path[0] ? lib->path : "the executable", plan.why);
+}
+
+unsigned patch_init(void)
+{
+    struct patch_found found;
+
+    memset(&found, 0, sizeof(found));
+    found.self = (uintptr_t)patch_init;
+    dl_iterate_phdr(patch_find_cb, &found);
+    for (unsigned i = 0; i < found.n; i++)
+        patch_object(&found.objs[i]);
+    for (unsigned i = 0; i < patch_n_libs && argus_log_get_level() >= ARGUS_LOG_DEBUG; i++) {
+        char what[SYM_PATH_MAX + 64];
+        patch_describe(i, what, sizeof(what));
+        argus_log_debug("patched %s", what);
+    }
+    return patch_n_libs;
+}
+
+void patch_describe(unsigned i, char *buf, size_t size)
+{
+    const struct sym_ssl *lib = &patch_libs[i];
+    /* OpenSSL_version(OPENSSL_VERSION): "OpenSSL 3.5.9 30 Sep 2025". */
+    const char *version = patch_version[i] != NULL ? patch_version[i](0) : NULL;
+    int words = 0;
+    size_t vlen = 0;
+    if (version != NULL)
+        for (; version[vlen] != '\0' && vlen < 40; vlen++)
+            if (version[vlen] == ' ' && ++words == 2)
+                break;
+    if (vlen > 0)
+        snprintf(buf, size, "the OpenSSL built into %s (%.*s)", lib->path, (int)vlen, version);
+    else
+        snprintf(buf, size, "the OpenSSL built into %s", lib->path);
+}
