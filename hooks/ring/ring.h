@@ -9,6 +9,9 @@
  * in stats->dropped_records) and returns -ENOSPC; the caller then
  * marks the connection broken (the next record of that connection carries
  * RING_F_GAP), because a compressed gateway stream cannot resume mid-way.
+ * DATA records may not take the last sixteenth of the ring, which is kept
+ * for OPEN and CLOSE: a data burst never costs the decoder a connection's
+ * open or close.
  *
  * Only the decode thread pops. Records come out in the order their space was
  * reserved; a record whose producer has reserved but not yet committed holds

@@ -57,6 +57,13 @@
  * once traffic has cycled through it (MAP_NORESERVE, touched on first use).
  * Smaller rings (64 KiB is the minimum) work and simply drop more.
  *
+ * Reserve. DATA records may fill the ring only up to size - size/16; the
+ * rest is kept for OPEN and CLOSE records (a few dozen bytes each). When a
+ * burst of data overflows the ring, the bytes are dropped and counted as
+ * always, but the decoder still learns of every connection that opens and
+ * closes meanwhile, so its table stays right. A 4 MiB ring keeps 256 KiB,
+ * room for about 5,000 control records in a ring full of data.
+ *
  * Rejected: a lock (a bot thread could block behind a preempted holder); a
  * double-mapped area (two mmaps and a memfd per process just to let records
  * wrap); per-thread SPSC rings (merging them would lose the cross-thread order
@@ -110,6 +117,7 @@ struct ring {
     /* Immutable after ring_create. */
     _Alignas(RING_CACHELINE) uint64_t size;
     uint64_t mask;
+    uint64_t data_limit; /* DATA may fill the ring up to here: see below */
     size_t map_bytes;
     struct cap_stats *stats;
     _Alignas(RING_CACHELINE) uint8_t area[];

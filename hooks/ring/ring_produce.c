@@ -30,6 +30,7 @@ struct ring *ring_create(size_t bytes, struct cap_stats *stats)
     struct ring *r = p; /* the mapping is zero-filled: positions start at 0 */
     r->size = size;
     r->mask = size - 1;
+    r->data_limit = size - size / 16;
     r->map_bytes = map_bytes;
     r->stats = stats;
     return r;
@@ -79,7 +80,7 @@ int ring_push(struct ring *r, uint64_t conn_id, uint8_t type, uint8_t dir, uint8
         pad = to_end < total ? to_end : 0;
         start = h + pad;
         uint64_t tail = atomic_load_explicit(&r->tail, memory_order_acquire);
-        if (start + total - tail > r->size) {
+        if (start + total - tail > (type == RING_DATA ? r->data_limit : r->size)) {
             ring_count_drop(r, type, len);
             return -ENOSPC;
         }

@@ -124,7 +124,8 @@ class Case:
         if self.server is not None:
             self.server.kill()
             self.server.wait()
-        shutil.rmtree(self.dir, ignore_errors=True)
+        if not os.environ.get("ARGUS_TEST_KEEP"):
+            shutil.rmtree(self.dir, ignore_errors=True)
 
 
 def sha(b):
