@@ -394,10 +394,10 @@ static void lc_on_prefix_rest(struct lc *lc, const struct ev_rest *r)
 
 /* ---- events -------------------------------------------------------------------- */
 
-static void lc_on_rest(struct lc *lc, const struct ev_rest *r)
+static void lc_on_rest(struct lc *lc, const struct ev_rest *r, uint64_t t_ns)
 {
     lc_rest_record(&lc->m, r);
-    lc_warn_on_rest(lc->warn, r, lc->now_ns);
+    lc_warn_on_rest(lc->warn, r, t_ns);
     lc_info_on_rest(&lc->info, r);
     if (r->commands_synced >= 0 && lc_is_2xx(r->status))
         lc_gw_set_commands_registered(lc->gw, r->commands_synced);
@@ -443,7 +443,7 @@ void lc_on_event(const struct argus_event *ev, void *arg)
         lc_gw_on_close(lc->gw, ev);
         break;
     case EV_REST:
-        lc_on_rest(lc, &ev->u.rest);
+        lc_on_rest(lc, &ev->u.rest, ev->t_ns);
         break;
     case EV_DECODE_ERROR: {
         const char *stage = ev->u.decode_error.stage ? ev->u.decode_error.stage : "unknown";
