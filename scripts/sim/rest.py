@@ -144,6 +144,9 @@ class Rest:
             extra_headers.update(self._bucket_headers(route_key, args, at))
         self.truth.rest_request(request.method, template, status,
                                 (request.host, id(request.transport)))
+        if "X-RateLimit-Limit" in extra_headers and "X-RateLimit-Remaining" in extra_headers:
+            self.truth.ratelimit_headers(template, int(extra_headers["X-RateLimit-Limit"]),
+                                         int(extra_headers["X-RateLimit-Remaining"]))
         return await self._respond(request, status, payload, extra_headers)
 
     async def _respond(self, request, status, payload, headers):
@@ -227,9 +230,11 @@ class Rest:
         return 200, {"url": "wss://gateway.discord.gg"}
 
     async def get_gateway_bot(self, request, body, at):
+        limit = {"total": 1000, "remaining": 997, "reset_after": 80000000, "max_concurrency": 16}
+        self.truth.session_start_limit = {"total": limit["total"], "remaining": limit["remaining"],
+                                          "shards": self.sim.shard_count}
         return 200, {"url": "wss://gateway.discord.gg", "shards": self.sim.shard_count,
-                     "session_start_limit": {"total": 1000, "remaining": 997,
-                                             "reset_after": 80000000, "max_concurrency": 16}}
+                     "session_start_limit": limit}
 
     async def put_commands(self, request, body, at, application_id, guild_id=None):
         if application_id != fake_secrets.APPLICATION_ID or not isinstance(body, list):
