@@ -319,7 +319,7 @@ static void lc_gw_on_dispatch_unlocked(struct lc_gw *gw, struct lc_gw_conn *c,
     } else if (strcmp(g->t, "CHANNEL_CREATE") == 0 || strcmp(g->t, "CHANNEL_DELETE") == 0) {
         if (g->u.channel.type != LC_GW_DM_CHANNEL && g->u.channel.type != LC_GW_GROUP_DM_CHANNEL)
             return;
-        if (g->t[8] == 'D')
+        if (strcmp(g->t, "CHANNEL_DELETE") == 0)
             lc_map_del(&gw->dms, g->u.channel.id);
         else if (lc_map_put(&gw->dms, g->u.channel.id, 0) == -ENOSPC)
             gw->dropped_dms++;
@@ -418,7 +418,8 @@ void lc_gw_on_payload(struct lc_gw *gw, const struct argus_event *ev)
 
     pthread_mutex_lock(&gw->mu);
     struct lc_gw_conn *c = lc_gw_conn_unlocked(gw, ev->conn_id, true);
-    if (ev->kind == EV_GW_SEND)
+    /* Heartbeats are exempt from the libraries' own send caps. */
+    if (ev->kind == EV_GW_SEND && g->op != LC_GW_OP_HEARTBEAT)
         c->sent_ns[c->n_sent++ % LC_GW_SEND_CAP] = ev->t_ns;
     switch (g->op) {
     case LC_GW_OP_HEARTBEAT:

@@ -33,7 +33,7 @@
  *     "unavailable" (a removal); until the GUILD_CREATEs of a login arrive, the
  *     READY's guild count stands in (the gauge is the larger of the two);
  *   - a shard is ws-ratelimited while its connection's last LC_GW_SEND_CAP
- *     payloads written all fall in the last 60 s;
+ *     payloads written (heartbeats aside) all fall in the last 60 s;
  *   - loop lag is how far a HEARTBEAT written came after the previous one
  *     (or HELLO) plus HELLO's interval: the largest sample of the last
  *     minute, else the last one; sampled at heartbeat cadence, a lower bound;
@@ -78,9 +78,10 @@
  * cap, 32 bytes a membership and 24 a user; nothing until used). */
 #define LC_GW_MAX_MEMBERSHIPS (1u << 20)
 #define LC_GW_MAX_DMS (1u << 16)
-/* Gateway payloads a client writes per 60 s: discord.py stops at 110 of
- * Discord's 120 (the rest kept for heartbeats); discord.js queues at 120.
- * The gauge says 1 from the smaller, the point where discord.py waits. */
+/* Gateway payloads a client writes per 60 s, heartbeats aside
+ * (discord-wire.md §4): discord.py stops at 110 of Discord's 120, discord.js
+ * at 115 (IDENTIFY and RESUME aside too). The gauge says 1 from the
+ * smaller, where discord.py waits and discord.js has 5 left. */
 #define LC_GW_SEND_CAP 110
 
 struct lc_gw;
