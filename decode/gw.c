@@ -134,10 +134,12 @@ static void parse_ready(const struct jscan_span *d, struct ev_gw *g)
 }
 
 /* The guild events: GUILD_CREATE and GUILD_DELETE name the guild "id", the
- * others "guild_id". GUILD_DELETE, the frequent small one, stops as soon as
- * it has what it needs; the others are scanned whole (their arrays are
- * skipped, or counted, never materialised). */
-static void parse_guild(const struct jscan_span *d, bool is_delete, struct ev_gw *g)
+ * others "guild_id" (and may hold an "id" of something else). GUILD_DELETE,
+ * the frequent small one, stops as soon as it has what it needs; the others
+ * are scanned whole (their arrays are skipped, or counted, never
+ * materialised). */
+static void parse_guild(const struct jscan_span *d, const char *id_key, bool is_delete,
+                        struct ev_gw *g)
 {
     struct jscan_iter it;
     struct jscan_span k, v, sv;
@@ -148,7 +150,7 @@ static void parse_guild(const struct jscan_span *d, bool is_delete, struct ev_gw
     g->u.guild.emojis = -1;
     g->u.guild.stickers = -1;
     while (!(is_delete && have_id && have_unavailable) && jscan_object_next(&it, &k, &v) == 1) {
-        if (jscan_key_is(&k, "id") || jscan_key_is(&k, "guild_id")) {
+        if (jscan_key_is(&k, id_key)) {
             g->u.guild.guild_id = span_u64(&v);
             have_id = true;
         } else if (jscan_key_is(&k, "unavailable")) {
@@ -421,7 +423,9 @@ enum gw_result gw_parse(const char *json, size_t len, enum ev_dir dir, const str
         if (t_is(out, "READY"))
             parse_ready(&d, out);
         else if (gw_is_guild_event(out->t))
-            parse_guild(&d, t_is(out, "GUILD_DELETE"), out);
+            parse_guild(&d,
+                        t_is(out, "GUILD_CREATE") || t_is(out, "GUILD_DELETE") ? "id" : "guild_id",
+                        t_is(out, "GUILD_DELETE"), out);
         else if (t_is(out, "CHANNEL_CREATE") || t_is(out, "CHANNEL_DELETE"))
             parse_channel(&d, out);
         else if (t_is(out, "VOICE_STATE_UPDATE"))
