@@ -167,7 +167,9 @@ def print_warnings(metrics):
         print(f"  IDENTIFY budget: {colour}{remaining}{RESET} of {total} session starts left today"
               f" (Discord recommends {gauge_value(metrics, 'discord_gateway_shards_recommended')} shards)")
     else:
-        print("  IDENTIFY budget: not seen (the bot never asked GET /gateway/bot)")
+        print("  IDENTIFY budget: not seen: the bot never asked GET /gateway/bot (discord.py's\n"
+              "    Client asks GET /gateway, which carries no budget; AutoShardedClient and\n"
+              "    discord.js ask GET /gateway/bot)")
     lag = gauge_value(metrics, "discord_event_loop_lag_seconds")
     if lag is not None:
         print(f"  event loop lag: {seconds(lag)} (how late the heartbeats left; a lower bound)")
