@@ -257,6 +257,8 @@ class Simulator:
             await self.gateway.invalidate_session(step.get("shard", 0), step.get("resumable", False))
         elif kind == "rate_limit":
             self.rest.arm_429(step["route"], step.get("retry_after", 1.0), step.get("count", 1))
+        elif kind == "empty_bucket":
+            self.rest.armed_empty.append(step["route"])
         elif kind == "burst":
             await self.burst(step)
         elif kind in ("member_add", "member_remove", "members_chunk", "emojis_update",

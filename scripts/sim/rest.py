@@ -68,6 +68,7 @@ class Rest:
         self.commands = {}          # scope (None = global, else guild id) -> [command]
         self.buckets = {}           # bucket key -> [window start, used]
         self.armed_429 = []         # [route key, retry_after, remaining count]
+        self.armed_empty = []       # route keys whose next answer spends the bucket
         self.messages = {}          # message id -> message (the bot's messages)
         self.cookie_sent = set()
         self.routes = [
@@ -211,6 +212,11 @@ class Rest:
         if at - window[0] >= BUCKET_WINDOW_S:
             window[0], window[1] = at, 0
         window[1] += 1
+        if route_key in self.armed_empty:
+            # This request took the bucket's last slot: the next one before
+            # the reset would get a 429 (what discord_ratelimit_headroom warns of).
+            self.armed_empty.remove(route_key)
+            window[1] = BUCKET_LIMIT
         reset_after = max(0.0, window[0] + BUCKET_WINDOW_S - at)
         return {"X-RateLimit-Limit": str(BUCKET_LIMIT),
                 "X-RateLimit-Remaining": str(max(0, BUCKET_LIMIT - window[1])),
