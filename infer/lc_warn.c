@@ -158,7 +158,7 @@ static void lc_warn_observe_invalid(struct reg_observer *obs, void *arg)
         reg_observe_u64(obs, REG_NO_ATTRS, n);
 }
 
-/* The three /gateway/bot gauges, by offset of their field. */
+/* The three /gateway/bot gauges: each reads one field, -1 until seen. */
 static void lc_warn_observe_field(struct reg_observer *obs, struct lc_warn *w, const int64_t *field)
 {
     pthread_mutex_lock(&w->mu);
