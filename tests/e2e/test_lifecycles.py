@@ -26,6 +26,12 @@ truth.json:
     the simulator's heartbeat round trips, disconnects by close code (plus
     at most the bot's own close at exit, which the truth, written before the
     bot stops, cannot contain);
+  - issue 13: the cache gauges (cached users, emojis, stickers, DM channels,
+    voice clients) and the invalid-request count exactly; the IDENTIFY budget
+    when the bot asked GET /gateway/bot; rate-limit headroom never below the
+    truth's lowest and 0 on a route whose bucket was spent; no shard
+    ws-ratelimited; loop lag at most LAG_IDLE_MAX_S, except in a scenario
+    with loop_block_s, where it reaches the block less one heartbeat interval;
   - exactly one SERVER span per lifecycle (none for autocomplete) with the
     right name, command and outcome, and as many CLIENT children as REST calls
     carried its token (callback, late callbacks, follow-ups) or answered it
