@@ -5,7 +5,8 @@
  * gateway JSON) turns each captured connection into a sequence of struct
  * argus_event, in the order the bytes were captured, and passes each to one
  * callback on the decode thread. An event is a value: fixed-size fields, no pointers into decoder
- * buffers, valid only for the duration of the callback (copy what you keep).
+ * buffers (one exception: u.gw.members, see there), valid only for
+ * the duration of the callback (copy what you keep).
  *
  * Secrets never enter an event: tokens (bot, interaction, webhook) appear only
  * as a 64-bit keyed hash (token_hash), and message content only as the bounded
@@ -20,6 +21,7 @@
 #define ARGUS_EVENT_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 enum ev_kind {
@@ -38,6 +40,7 @@ enum conn_kind {
     CONN_KIND_UNKNOWN = 0,
     CONN_KIND_REST,
     CONN_KIND_GATEWAY,
+    CONN_KIND_VOICE, /* a voice gateway (*.discord.media): counted, never decoded */
 };
 
 enum ev_dir {
@@ -85,6 +88,13 @@ struct ev_rest {
     uint64_t ref_message_id; /* message_reference.message_id in a message body */
     bool is_reaction;        /* PUT /channels/{c}/messages/{m}/reactions/{emoji}/@me */
     int commands_synced;     /* PUT .../commands: entries in the 2xx response, -1 otherwise */
+    bool has_limit;          /* X-RateLimit-Limit present */
+    int64_t limit;
+    bool body_foreign; /* the response has a Content-Type, not JSON (Cloudflare's HTML) */
+    /* GET /gateway/bot 2xx: "shards" and "session_start_limit"; -1 if absent. */
+    int64_t shards_recommended;
+    int64_t session_starts_total;
+    int64_t session_starts_remaining;
     /* From User-Agent: e.g. library "discord.py" "2.2.2", runtime "Python/3.11". */
     char library[24];
     char library_version[16];
@@ -95,6 +105,12 @@ struct ev_gw {
     int op;
     int64_t seq; /* -1 when null/absent */
     char t[40];  /* dispatch name, "" when null */
+    /* The raw "members" array of GUILD_CREATE and GUILD_MEMBERS_CHUNK (else
+     * NULL), read with gw_members_next() (gw.h). The one pointer into a
+     * decoder buffer in an event: valid only inside the callback; what it
+     * yields are user ids, never names. */
+    const char *members;
+    size_t members_len;
     /* Fields below are filled only for the payloads that need them. */
     union {
         struct { /* op 10 HELLO */
@@ -117,12 +133,26 @@ struct ev_gw {
             uint64_t application_id;
             int shard_id;
             int shard_count;
-            int guild_count; /* length of d.guilds */
+            int guild_count;           /* length of d.guilds */
+            uint32_t private_channels; /* length of d.private_channels */
         } ready;
-        struct { /* GUILD_CREATE, GUILD_DELETE */
+        struct ev_guild { /* GUILD_CREATE, GUILD_DELETE, GUILD_MEMBERS_CHUNK, GUILD_MEMBER_ADD,
+                    GUILD_MEMBER_REMOVE, GUILD_EMOJIS_UPDATE, GUILD_STICKERS_UPDATE */
             uint64_t guild_id;
             bool unavailable;
+            int32_t emojis;   /* length of d.emojis, -1 when absent */
+            int32_t stickers; /* length of d.stickers, -1 when absent */
+            uint64_t user_id; /* MEMBER_ADD / MEMBER_REMOVE: d.user.id */
         } guild;
+        struct { /* CHANNEL_CREATE, CHANNEL_DELETE */
+            uint64_t id;
+            int type; /* 1 DM, 3 group DM; -1 when absent */
+        } channel;
+        struct { /* VOICE_STATE_UPDATE */
+            uint64_t user_id;
+            uint64_t guild_id;
+            uint64_t channel_id; /* 0 when null: the user left voice */
+        } voice;
         struct { /* INTERACTION_CREATE */
             uint64_t id;
             uint64_t application_id;

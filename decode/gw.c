@@ -56,6 +56,22 @@ static void read_pair(const struct jscan_span *v, int *a, int *b)
         *b = (int)x;
 }
 
+/* Elements of an array value, skimmed without being read; -1 when v is
+ * not an array (or a malformed one). GUILD_CREATE's member list can be
+ * megabytes: this walks it once and keeps nothing. */
+static int count_array(const struct jscan_span *v)
+{
+    struct jscan_iter it;
+    struct jscan_span e;
+    int n = 0, rc;
+
+    if (jscan_array(&it, v->p, v->len) < 0)
+        return -1;
+    while ((rc = jscan_array_next(&it, &e)) == 1 && n < INT32_MAX)
+        n++;
+    return rc < 0 ? -1 : n;
+}
+
 static void parse_hello(const struct jscan_span *d, struct ev_gw *g)
 {
     struct jscan_span v;
@@ -107,31 +123,102 @@ static void parse_ready(const struct jscan_span *d, struct ev_gw *g)
                 g->u.ready.application_id = span_u64(&sv);
         } else if (jscan_key_is(&k, "shard")) {
             read_pair(&v, &g->u.ready.shard_id, &g->u.ready.shard_count);
-        } else if (jscan_key_is(&k, "guilds") && jscan_array(&sub, v.p, v.len) == 0) {
-            int n = 0;
-            while (jscan_array_next(&sub, &sv) == 1)
-                n++;
-            g->u.ready.guild_count = n;
+        } else if (jscan_key_is(&k, "guilds")) {
+            int n = count_array(&v);
+            g->u.ready.guild_count = n > 0 ? n : 0;
+        } else if (jscan_key_is(&k, "private_channels")) {
+            int n = count_array(&v);
+            g->u.ready.private_channels = n > 0 ? (uint32_t)n : 0;
         }
     }
 }
 
-static void parse_guild(const struct jscan_span *d, struct ev_gw *g)
+/* The guild events: GUILD_CREATE and GUILD_DELETE name the guild "id", the
+ * others "guild_id" (and may hold an "id" of something else). GUILD_DELETE,
+ * the frequent small one, stops as soon as it has what it needs; the others
+ * are scanned whole (their arrays are skipped, or counted, never
+ * materialised). */
+static void parse_guild(const struct jscan_span *d, const char *id_key, bool is_delete,
+                        struct ev_gw *g)
 {
     struct jscan_iter it;
-    struct jscan_span k, v;
+    struct jscan_span k, v, sv;
     bool have_id = false, have_unavailable = false;
 
     if (jscan_object(&it, d->p, d->len) < 0)
         return;
-    while (!(have_id && have_unavailable) && jscan_object_next(&it, &k, &v) == 1) {
-        if (jscan_key_is(&k, "id")) {
+    g->u.guild.emojis = -1;
+    g->u.guild.stickers = -1;
+    while (!(is_delete && have_id && have_unavailable) && jscan_object_next(&it, &k, &v) == 1) {
+        if (jscan_key_is(&k, id_key)) {
             g->u.guild.guild_id = span_u64(&v);
             have_id = true;
         } else if (jscan_key_is(&k, "unavailable")) {
             have_unavailable = jscan_bool(&v, &g->u.guild.unavailable) == 0;
+        } else if (jscan_key_is(&k, "emojis")) {
+            g->u.guild.emojis = count_array(&v);
+        } else if (jscan_key_is(&k, "stickers")) {
+            g->u.guild.stickers = count_array(&v);
+        } else if (jscan_key_is(&k, "members") && !v.is_string) {
+            g->members = v.p;
+            g->members_len = v.len;
+        } else if (jscan_key_is(&k, "user") && jscan_find(v.p, v.len, "id", &sv) == 1) {
+            g->u.guild.user_id = span_u64(&sv);
         }
     }
+}
+
+static void parse_channel(const struct jscan_span *d, struct ev_gw *g)
+{
+    struct jscan_iter it;
+    struct jscan_span v;
+    int64_t type;
+
+    if (jscan_object(&it, d->p, d->len) < 0)
+        return;
+    g->u.channel.type = -1;
+    if (jscan_find(d->p, d->len, "id", &v) == 1)
+        g->u.channel.id = span_u64(&v);
+    if (jscan_find(d->p, d->len, "type", &v) == 1 && jscan_i64(&v, &type) == 0 && type >= 0 &&
+        type < 256)
+        g->u.channel.type = (int)type;
+}
+
+static void parse_voice_state(const struct jscan_span *d, struct ev_gw *g)
+{
+    struct jscan_iter it;
+    struct jscan_span k, v;
+
+    if (jscan_object(&it, d->p, d->len) < 0)
+        return;
+    while (jscan_object_next(&it, &k, &v) == 1) {
+        if (jscan_key_is(&k, "user_id"))
+            g->u.voice.user_id = span_u64(&v);
+        else if (jscan_key_is(&k, "guild_id"))
+            g->u.voice.guild_id = span_u64(&v);
+        else if (jscan_key_is(&k, "channel_id"))
+            g->u.voice.channel_id = span_u64(&v); /* null reads as 0 */
+    }
+}
+
+int gw_members_begin(struct gw_members *m, const char *members, size_t len)
+{
+    return jscan_array(&m->it, members, len);
+}
+
+int gw_members_next(struct gw_members *m, uint64_t *user_id)
+{
+    struct jscan_span e, u, id;
+    int rc;
+
+    /* A member without a user object (never sent in these events) is
+     * skipped rather than ending the walk. */
+    while ((rc = jscan_array_next(&m->it, &e)) == 1) {
+        if (jscan_find(e.p, e.len, "user", &u) == 1 && jscan_find(u.p, u.len, "id", &id) == 1 &&
+            jscan_u64(&id, user_id) == 0 && *user_id != 0)
+            return 1;
+    }
+    return rc;
 }
 
 /* Appends " name" (or "name" when empty) to the qualified command name. */
@@ -268,6 +355,20 @@ static bool t_is(const struct ev_gw *g, const char *name)
     return strcmp(g->t, name) == 0;
 }
 
+bool gw_is_guild_event(const char *t)
+{
+    static const char *const names[] = {
+        "GUILD_CREATE",        "GUILD_DELETE",        "GUILD_MEMBERS_CHUNK",   "GUILD_MEMBER_ADD",
+        "GUILD_MEMBER_REMOVE", "GUILD_EMOJIS_UPDATE", "GUILD_STICKERS_UPDATE",
+    };
+    if (strncmp(t, "GUILD_", 6) != 0)
+        return false;
+    for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++)
+        if (strcmp(t, names[i]) == 0)
+            return true;
+    return false;
+}
+
 enum gw_result gw_parse(const char *json, size_t len, enum ev_dir dir, const struct gw_opts *opts,
                         struct ev_gw *out)
 {
@@ -308,7 +409,8 @@ enum gw_result gw_parse(const char *json, size_t len, enum ev_dir dir, const str
         /* Stop once the envelope is known and its "d" is either in hand or
          * of no interest (the common case: a dispatch nobody needs). */
         if (have_op && have_t && have_s && !have_d && out->op == 0 &&
-            !(t_is(out, "READY") || t_is(out, "GUILD_CREATE") || t_is(out, "GUILD_DELETE") ||
+            !(t_is(out, "READY") || gw_is_guild_event(out->t) || t_is(out, "CHANNEL_CREATE") ||
+              t_is(out, "CHANNEL_DELETE") || t_is(out, "VOICE_STATE_UPDATE") ||
               t_is(out, "INTERACTION_CREATE") || t_is(out, "MESSAGE_CREATE")))
             break;
     }
@@ -320,8 +422,14 @@ enum gw_result gw_parse(const char *json, size_t len, enum ev_dir dir, const str
     if (out->op == 0 && dir == EV_DIR_IN) {
         if (t_is(out, "READY"))
             parse_ready(&d, out);
-        else if (t_is(out, "GUILD_CREATE") || t_is(out, "GUILD_DELETE"))
-            parse_guild(&d, out);
+        else if (gw_is_guild_event(out->t))
+            parse_guild(&d,
+                        t_is(out, "GUILD_CREATE") || t_is(out, "GUILD_DELETE") ? "id" : "guild_id",
+                        t_is(out, "GUILD_DELETE"), out);
+        else if (t_is(out, "CHANNEL_CREATE") || t_is(out, "CHANNEL_DELETE"))
+            parse_channel(&d, out);
+        else if (t_is(out, "VOICE_STATE_UPDATE"))
+            parse_voice_state(&d, out);
         else if (t_is(out, "INTERACTION_CREATE"))
             parse_interaction(&d, out);
         else if (t_is(out, "MESSAGE_CREATE"))

@@ -10,9 +10,13 @@
  *     only: Discord sends "t", "s", "op" before "d", and the scan stops as
  *     soon as it has them;
  *   - fields are read only for HELLO, INVALID_SESSION, IDENTIFY, RESUME,
- *     READY, GUILD_CREATE, GUILD_DELETE, INTERACTION_CREATE and
+ *     READY, the guild events of gw_is_guild_event(), CHANNEL_CREATE,
+ *     CHANNEL_DELETE, VOICE_STATE_UPDATE, INTERACTION_CREATE and
  *     MESSAGE_CREATE, without allocating and without copying any token: the
  *     interaction token becomes tokhash(), the bot token is never touched;
+ *   - of the caches (members, emojis, stickers) only counts and user ids
+ *     are taken: arrays are skimmed, never materialised, and no name is
+ *     read;
  *   - message content is copied (into content_head) only for a prefix
  *     candidate: a message whose content starts with a configured prefix or
  *     with a mention ("<@").
@@ -32,6 +36,7 @@
 
 #include "config.h"
 #include "event.h"
+#include "jscan.h"
 
 /* The limits ARGUS_PREFIX is parsed within (config.h). */
 #define GW_MAX_PREFIXES ARGUS_CONFIG_MAX_PREFIXES
@@ -54,6 +59,20 @@ enum gw_result {
     GW_ETF,      /* the message is Erlang Term Format (first byte 0x83) */
     GW_MALFORMED /* not a JSON object with an integer "op" */
 };
+
+/* Whether dispatch name t is one whose fields go to ev_gw.u.guild. */
+bool gw_is_guild_event(const char *t);
+
+/* Walks an event's u.guild.members array (valid only inside the event's
+ * callback): each call yields the next member's user id. begin returns 0
+ * or -EINVAL; next returns 1 (an id), 0 (the end) or -EINVAL (malformed:
+ * the ids already yielded stand). Members without a user id are skipped. */
+struct gw_members {
+    struct jscan_iter it;
+};
+
+int gw_members_begin(struct gw_members *m, const char *members, size_t len);
+int gw_members_next(struct gw_members *m, uint64_t *user_id);
 
 enum gw_result gw_parse(const char *json, size_t len, enum ev_dir dir, const struct gw_opts *opts,
                         struct ev_gw *out);

@@ -211,6 +211,9 @@ static enum rest_status request_head(struct rest *r)
     pe->ev.retry_after_s = -1;
     pe->ev.callback_type = -1;
     pe->ev.commands_synced = -1;
+    pe->ev.shards_recommended = -1;
+    pe->ev.session_starts_total = -1;
+    pe->ev.session_starts_remaining = -1;
     if (http_head_get(p, "user-agent", &v, &n))
         parse_user_agent(v, n, &pe->ev);
     pe->is_upgrade = http_head_has_token(p, "upgrade", "websocket");
@@ -275,22 +278,22 @@ static int parsers_create(struct rest *r)
 
 /* ---- responses ---- */
 
-/* X-RateLimit-Remaining: a whole number of at most 11 digits. */
-static void parse_remaining(const struct http_parser *p, struct ev_rest *ex)
+/* X-RateLimit-Remaining and -Limit: whole numbers of at most 11 digits. */
+static bool parse_count_header(const struct http_parser *p, const char *name, int64_t *out)
 {
     const char *v;
     size_t n;
-    int64_t remaining = 0;
+    int64_t x = 0;
 
-    if (!http_head_get(p, "x-ratelimit-remaining", &v, &n) || n == 0 || n >= 12)
-        return;
+    if (!http_head_get(p, name, &v, &n) || n == 0 || n >= 12)
+        return false;
     for (size_t i = 0; i < n; i++) {
         if (v[i] < '0' || v[i] > '9')
-            return;
-        remaining = remaining * 10 + (v[i] - '0');
+            return false;
+        x = x * 10 + (v[i] - '0');
     }
-    ex->has_remaining = true;
-    ex->remaining = remaining;
+    *out = x;
+    return true;
 }
 
 /* Rate-limit headers (discord-wire.md §7) into the exchange. */
@@ -301,7 +304,8 @@ static void parse_ratelimit(const struct http_parser *p, struct ev_rest *ex)
 
     if (http_head_get(p, "x-ratelimit-bucket", &v, &n))
         sanitize_copy(ex->bucket, sizeof(ex->bucket), v, n);
-    parse_remaining(p, ex);
+    ex->has_remaining = parse_count_header(p, "x-ratelimit-remaining", &ex->remaining);
+    ex->has_limit = parse_count_header(p, "x-ratelimit-limit", &ex->limit);
     ex->reset_after_s = header_double(p, "x-ratelimit-reset-after", -1);
     ex->retry_after_s = header_double(p, "retry-after", -1);
     if (http_head_get(p, "x-ratelimit-scope", &v, &n))
@@ -315,6 +319,9 @@ static enum rest_body_use response_body_use(const struct http_parser *p, const s
 {
     if (p->status >= 400 && head_is_json(p))
         return REST_BODY_ERROR;
+    if (p->status >= 200 && p->status < 300 && strcmp(ex->method, "GET") == 0 &&
+        route_is(ex, "/gateway/bot") && head_is_json(p))
+        return REST_BODY_GATEWAY_BOT;
     if (p->status >= 200 && p->status < 300 && strcmp(ex->method, "PUT") == 0 &&
         route_ends_with(ex, "/commands"))
         return REST_BODY_COMMAND_SYNC;
@@ -327,6 +334,8 @@ static enum rest_status response_head(struct rest *r, uint64_t now_ns)
 {
     struct http_parser *p = r->resp;
     struct ev_rest *ex;
+    const char *ct;
+    size_t ct_len;
 
     if (p->status >= 100 && p->status < 200)
         return REST_NEED_MORE; /* interim: the final response follows */
@@ -336,6 +345,7 @@ static enum rest_status response_head(struct rest *r, uint64_t now_ns)
     ex->status = p->status;
     ex->response_ns = now_ns;
     parse_ratelimit(p, ex);
+    ex->body_foreign = !head_is_json(p) && http_head_get(p, "content-type", &ct, &ct_len);
     r->resp_use = response_body_use(p, ex);
     if (r->resp_use != REST_BODY_NONE &&
         http_body_init(&r->resp_body, http_head_encoding(p), REST_BODY_CAP, r->max_body) < 0)
@@ -347,6 +357,24 @@ static void pop_pending(struct rest *r)
 {
     memmove(&r->pending[0], &r->pending[1], (r->n_pending - 1) * sizeof(r->pending[0]));
     r->n_pending--;
+}
+
+/* GET /gateway/bot: {"url", "shards", "session_start_limit": {"total",
+ * "remaining", "reset_after", "max_concurrency"}} (discord-wire.md). A
+ * field that is absent or not a count stays -1. */
+static void parse_gateway_bot(const char *b, size_t n, struct ev_rest *ex)
+{
+    struct jscan_span v, limit;
+    int64_t x;
+
+    if (jscan_find(b, n, "shards", &v) == 1 && jscan_i64(&v, &x) == 0 && x >= 0)
+        ex->shards_recommended = x;
+    if (jscan_find(b, n, "session_start_limit", &limit) != 1)
+        return;
+    if (jscan_find(limit.p, limit.len, "total", &v) == 1 && jscan_i64(&v, &x) == 0 && x >= 0)
+        ex->session_starts_total = x;
+    if (jscan_find(limit.p, limit.len, "remaining", &v) == 1 && jscan_i64(&v, &x) == 0 && x >= 0)
+        ex->session_starts_remaining = x;
 }
 
 /* The response ended: its body's fields complete the oldest exchange,
@@ -367,6 +395,8 @@ static bool response_done(struct rest *r, struct rest_out *out)
         ex->discord_error_code = (int)code;
     if (r->resp_use == REST_BODY_COMMAND_SYNC && !b->failed && b->array.done && !b->array.error)
         ex->commands_synced = (int)(b->array.count > INT32_MAX ? INT32_MAX : b->array.count);
+    if (r->resp_use == REST_BODY_GATEWAY_BOT && !b->failed)
+        parse_gateway_bot((const char *)b->buf, b->len, ex);
     http_body_fini(&r->resp_body);
     r->resp_use = REST_BODY_NONE;
     if (!cut)

@@ -76,6 +76,7 @@ enum rest_body_use {
     REST_BODY_MESSAGE,      /* request: message_reference.message_id */
     REST_BODY_ERROR,        /* response: "code" of a JSON error body */
     REST_BODY_COMMAND_SYNC, /* response: entries of the command array */
+    REST_BODY_GATEWAY_BOT,  /* response: GET /gateway/bot's shards and session_start_limit */
 };
 
 struct rest_pending {

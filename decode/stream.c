@@ -417,8 +417,12 @@ void stream_table_feed(struct stream_table *t, const struct ring_record *rec)
         if (c != NULL) /* a reused id cannot happen; treat as a new connection */
             stream_conn_close(t, c);
         c = stream_conn_open(t, rec->conn_id);
-        if (c != NULL && host_is_voice(rec->data, rec->len))
+        if (c != NULL && host_is_voice(rec->data, rec->len)) {
+            /* Counted (discord_voice_clients), never decoded: voice
+             * payloads say nothing the catalogue needs. */
             c->ignored = true;
+            announce_kind(t, c, CONN_KIND_VOICE);
+        }
         return;
     case RING_CLOSE:
         if (c != NULL)
@@ -436,6 +440,8 @@ void stream_table_feed(struct stream_table *t, const struct ring_record *rec)
             return;
     }
     c->last_t_ns = rec->t_ns;
+    if (c->kind == CONN_KIND_VOICE)
+        return;
     if ((rec->flags & RING_F_GAP) != 0)
         gap(t, c);
     if (c->dead || rec->len == 0)

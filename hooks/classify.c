@@ -50,7 +50,9 @@ static bool classify_builtin(const char *host, size_t len)
 {
     return strcmp(host, "discord.com") == 0 || strcmp(host, "discordapp.com") == 0 ||
            classify_ends_with(host, len, ".discord.gg") ||
-           classify_ends_with(host, len, ".discord.com");
+           classify_ends_with(host, len, ".discord.com") ||
+           /* Voice gateways: counted by the core, never decoded. */
+           classify_ends_with(host, len, ".discord.media");
 }
 
 /* port < 0: unknown (SNI). */

@@ -55,6 +55,7 @@
 #include "lc_metrics.h"
 #include "lc_prefix.h"
 #include "lc_rest.h"
+#include "lc_warn.h"
 #include "lc_span.h"
 #include "lc_table.h"
 
@@ -64,6 +65,7 @@ struct lc {
     const struct argus_config *cfg;
     struct lc_metrics m;
     struct lc_gw *gw;
+    struct lc_warn *warn;
     struct lc_prefix_labels labels;
     struct lc_table table;
     struct lc_info info;
@@ -392,9 +394,10 @@ static void lc_on_prefix_rest(struct lc *lc, const struct ev_rest *r)
 
 /* ---- events -------------------------------------------------------------------- */
 
-static void lc_on_rest(struct lc *lc, const struct ev_rest *r)
+static void lc_on_rest(struct lc *lc, const struct ev_rest *r, uint64_t t_ns)
 {
     lc_rest_record(&lc->m, r);
+    lc_warn_on_rest(lc->warn, r, t_ns);
     lc_info_on_rest(&lc->info, r);
     if (r->commands_synced >= 0 && lc_is_2xx(r->status))
         lc_gw_set_commands_registered(lc->gw, r->commands_synced);
@@ -440,15 +443,17 @@ void lc_on_event(const struct argus_event *ev, void *arg)
         lc_gw_on_close(lc->gw, ev);
         break;
     case EV_REST:
-        lc_on_rest(lc, &ev->u.rest);
+        lc_on_rest(lc, &ev->u.rest, ev->t_ns);
         break;
     case EV_DECODE_ERROR: {
         const char *stage = ev->u.decode_error.stage ? ev->u.decode_error.stage : "unknown";
         reg_counter_add(lc->m.decode_errors, REG_ATTRS({"stage", stage}), 1);
         break;
     }
-    case EV_CONN_OPEN:
     case EV_CONN_KIND:
+        lc_gw_on_kind(lc->gw, ev);
+        break;
+    case EV_CONN_OPEN:
         break;
     }
 }
@@ -511,11 +516,15 @@ struct lc *lc_create(const struct argus_config *cfg, struct reg *reg, struct spa
         lc_prefix_labels_init(&lc->labels, &cfg->prefix_commands,
                               cfg->max_prefix_commands ? cfg->max_prefix_commands : 1) < 0)
         goto fail;
+    lc->warn = lc_warn_create();
+    if (!lc->warn)
+        goto fail;
     /* Last, because from here on the registry holds callbacks into lc->gw and
      * nothing may fail. */
     lc->gw = lc_gw_create(reg, cfg->ns);
     if (!lc->gw)
         goto fail;
+    lc_warn_define(lc->warn, reg, cfg->ns, lc_gw_dropped(lc->gw));
     lc_metrics_define(&lc->m, reg, cfg->ns);
     lc_info_init(&lc->info, lc->m.bot_info);
     return lc;
@@ -529,6 +538,7 @@ void lc_destroy(struct lc *lc)
     if (!lc)
         return;
     lc_gw_destroy(lc->gw);
+    lc_warn_destroy(lc->warn);
     lc_prefix_labels_fini(&lc->labels);
     lc_table_fini(&lc->table);
     free(lc);

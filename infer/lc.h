@@ -15,8 +15,11 @@
  *   - the metrics derived from events: interactions, responses, app and
  *     prefix commands with durations, command errors, gateway events, REST
  *     requests and durations, rate limits, decode errors, evicted and
- *     abandoned lifecycles, discord_bot_info, and (through lc_gw.h) shards,
- *     guilds and the registered command count;
+ *     abandoned lifecycles, discord_bot_info, (through lc_gw.h) shards,
+ *     guilds, the registered command count, the send cap, loop lag and the
+ *     library's caches (users, emojis, stickers, DM channels, voice), and
+ *     (through lc_warn.h) rate-limit headroom, invalid requests and the
+ *     IDENTIFY budget;
  *   - the spans: a SERVER span per lifecycle (discord.app_command,
  *     discord.interaction, discord.command; none for autocomplete) with a
  *     CLIENT child per REST call that carries the interaction's token (and the
@@ -28,7 +31,8 @@
  * This is the tracker's whole interface; its parts are modules of their own:
  * lc_table.h (the open lifecycles), lc_entry.h (one lifecycle), lc_span.h
  * (span building), lc_metrics.h (the metric catalogue), lc_rest.h (REST
- * metrics), lc_info.h (discord_bot_info), lc_gw.h (shards and guilds) and
+ * metrics), lc_info.h (discord_bot_info), lc_gw.h (shards, guilds, caches;
+ * lc_users.h behind discord_cached_users), lc_warn.h (the REST warnings) and
  * lc_prefix.h (prefix-command labels).
  *
  * Bounds: at most cfg->max_open_lifecycles lifecycles are open; opening one

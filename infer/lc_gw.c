@@ -27,15 +27,25 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
+#include "gw.h"
 #include "lc_map.h"
+#include "lc_users.h"
 #include "log.h"
 
 #define LC_GW_OP_DISPATCH 0
 #define LC_GW_OP_HEARTBEAT 1
 #define LC_GW_OP_IDENTIFY 2
 #define LC_GW_OP_RESUME 6
+#define LC_GW_OP_HELLO 10
 #define LC_GW_OP_HEARTBEAT_ACK 11
+
+#define LC_GW_NS_PER_S 1000000000ull
+#define LC_GW_SEND_WINDOW_NS (60ull * LC_GW_NS_PER_S)
+#define LC_GW_LAG_WINDOW_NS (60ull * LC_GW_NS_PER_S)
+#define LC_GW_DM_CHANNEL 1
+#define LC_GW_GROUP_DM_CHANNEL 3
 
 struct lc_gw_conn {
     uint64_t conn_id;
@@ -46,6 +56,13 @@ struct lc_gw_conn {
     uint64_t heartbeat_sent_ns;
     bool has_early_latency; /* an ACK came before the shard was known */
     double early_latency_s;
+    uint32_t heartbeat_interval_ms; /* from HELLO; 0 until seen */
+    uint64_t last_beat_ns;          /* the last HEARTBEAT written, or HELLO read */
+    /* The write times of the last LC_GW_SEND_CAP payloads, a ring indexed
+     * by n_sent: the cap is reached when the oldest of them is younger than
+     * 60 s. */
+    uint64_t n_sent;
+    uint64_t sent_ns[LC_GW_SEND_CAP];
 };
 
 struct lc_gw_shard {
@@ -72,8 +89,26 @@ struct lc_gw {
     int commands_registered; /* -1 until a sync is seen */
     atomic_bool said_conns_full, said_shards_full, said_guilds_full;
 
+    /* The library's caches (README, "Caches"). A guild's value in `guilds`
+     * packs its emoji count (high 16 bits) and sticker count (low 16). */
+    bool caches_seen; /* a GUILD_CREATE arrived */
+    uint64_t emojis, stickers;
+    struct lc_users users;
+    uint64_t bot_user_id;                /* READY's user */
+    uint32_t ready_dms;                  /* private_channels of the last READY */
+    uint64_t dropped_users, dropped_dms; /* not yet added to `dropped` */
+    struct lc_map dms;                   /* DM channel ids from CHANNEL_CREATE */
+    struct lc_map voice_guilds;          /* guilds where the bot's voice state has a channel */
+    struct lc_map voice_conns;           /* open connections to *.discord.media */
+    /* Heartbeat lateness: the largest sample of the trailing minute, or the
+     * last sample when none is that recent. */
+    bool has_lag;
+    double lag_last_s, lag_max_s;
+    uint64_t lag_max_ns;
+
     struct reg_metric *disconnects;
     struct reg_metric *reconnects;
+    struct reg_metric *dropped;
 };
 
 /* ---- tables (caller holds mu) ------------------------------------------- */
@@ -189,6 +224,39 @@ static void lc_gw_record_shard(struct reg_metric *m, int shard, const char *code
         reg_counter_add(m, REG_ATTRS({"shard", shard_s}), n);
 }
 
+/* Sets a guild's emoji and sticker counts (-1: unchanged; a guild not in
+ * the set counts nothing) and keeps the totals. */
+static void lc_gw_set_caches_unlocked(struct lc_gw *gw, uint64_t guild, int32_t emojis,
+                                      int32_t stickers)
+{
+    uint32_t packed = 0;
+    if (!lc_map_get(&gw->guilds, guild, &packed))
+        return;
+    uint32_t e = packed >> 16, s = packed & 0xffffu;
+    gw->emojis -= e;
+    gw->stickers -= s;
+    if (emojis >= 0)
+        e = emojis > 0xffff ? 0xffff : (uint32_t)emojis;
+    if (stickers >= 0)
+        s = stickers > 0xffff ? 0xffff : (uint32_t)stickers;
+    gw->emojis += e;
+    gw->stickers += s;
+    lc_map_put(&gw->guilds, guild, e << 16 | s);
+}
+
+static void lc_gw_add_members_unlocked(struct lc_gw *gw, const struct ev_gw *e)
+{
+    const struct ev_guild *g = &e->u.guild;
+    struct gw_members it;
+    uint64_t user;
+    if (e->members == NULL || gw_members_begin(&it, e->members, e->members_len) < 0)
+        return;
+    while (gw_members_next(&it, &user) == 1) {
+        if (lc_users_add(&gw->users, g->guild_id, user) == -ENOSPC)
+            gw->dropped_users++;
+    }
+}
+
 static void lc_gw_on_dispatch_unlocked(struct lc_gw *gw, struct lc_gw_conn *c,
                                        const struct ev_gw *g)
 {
@@ -202,6 +270,11 @@ static void lc_gw_on_dispatch_unlocked(struct lc_gw *gw, struct lc_gw_conn *c,
         if (s)
             s->ready_guilds = g->u.ready.guild_count > 0 ? (uint32_t)g->u.ready.guild_count : 0;
         gw->guilds_seen = true;
+        if (g->u.ready.user_id != 0)
+            gw->bot_user_id = g->u.ready.user_id;
+        /* Discord sends DMs to shard 0 only. */
+        if (id == 0)
+            gw->ready_dms = g->u.ready.private_channels;
         lc_gw_set_up_unlocked(gw, c);
     } else if (strcmp(g->t, "RESUMED") == 0) {
         if (c->shard < 0)
@@ -209,18 +282,54 @@ static void lc_gw_on_dispatch_unlocked(struct lc_gw *gw, struct lc_gw_conn *c,
         lc_gw_set_up_unlocked(gw, c);
     } else if (strcmp(g->t, "GUILD_CREATE") == 0) {
         gw->guilds_seen = true;
-        int rc = lc_map_put(&gw->guilds, g->u.guild.guild_id, 0);
+        gw->caches_seen = true;
+        uint32_t old = 0;
+        bool had = lc_map_get(&gw->guilds, g->u.guild.guild_id, &old);
+        int rc = lc_map_put(&gw->guilds, g->u.guild.guild_id, old);
         if (rc == -ENOSPC)
             argus_log_once(&gw->said_guilds_full, ARGUS_LOG_WARN,
                            "%s: more than %u guilds; discord_guilds stops growing", __func__,
                            LC_GW_MAX_GUILDS);
+        if (rc == 0 || had) {
+            lc_gw_set_caches_unlocked(gw, g->u.guild.guild_id, g->u.guild.emojis,
+                                      g->u.guild.stickers);
+            lc_gw_add_members_unlocked(gw, g);
+        }
     } else if (strcmp(g->t, "GUILD_DELETE") == 0 && !g->u.guild.unavailable) {
         /* A removal (an outage says unavailable:true and keeps the guild). */
+        lc_gw_set_caches_unlocked(gw, g->u.guild.guild_id, 0, 0);
+        lc_users_remove_guild(&gw->users, g->u.guild.guild_id);
+        lc_map_del(&gw->voice_guilds, g->u.guild.guild_id);
         if (lc_map_del(&gw->guilds, g->u.guild.guild_id) && c->shard >= 0) {
             struct lc_gw_shard *s = lc_gw_shard_unlocked(gw, c->shard);
             if (s && s->ready_guilds > 0)
                 s->ready_guilds--;
         }
+    } else if (strcmp(g->t, "GUILD_MEMBERS_CHUNK") == 0) {
+        lc_gw_add_members_unlocked(gw, g);
+    } else if (strcmp(g->t, "GUILD_MEMBER_ADD") == 0) {
+        if (lc_users_add(&gw->users, g->u.guild.guild_id, g->u.guild.user_id) == -ENOSPC)
+            gw->dropped_users++;
+    } else if (strcmp(g->t, "GUILD_MEMBER_REMOVE") == 0) {
+        lc_users_remove(&gw->users, g->u.guild.guild_id, g->u.guild.user_id);
+    } else if (strcmp(g->t, "GUILD_EMOJIS_UPDATE") == 0) {
+        lc_gw_set_caches_unlocked(gw, g->u.guild.guild_id, g->u.guild.emojis, -1);
+    } else if (strcmp(g->t, "GUILD_STICKERS_UPDATE") == 0) {
+        lc_gw_set_caches_unlocked(gw, g->u.guild.guild_id, -1, g->u.guild.stickers);
+    } else if (strcmp(g->t, "CHANNEL_CREATE") == 0 || strcmp(g->t, "CHANNEL_DELETE") == 0) {
+        if (g->u.channel.type != LC_GW_DM_CHANNEL && g->u.channel.type != LC_GW_GROUP_DM_CHANNEL)
+            return;
+        if (strcmp(g->t, "CHANNEL_DELETE") == 0)
+            lc_map_del(&gw->dms, g->u.channel.id);
+        else if (lc_map_put(&gw->dms, g->u.channel.id, 0) == -ENOSPC)
+            gw->dropped_dms++;
+    } else if (strcmp(g->t, "VOICE_STATE_UPDATE") == 0) {
+        if (g->u.voice.user_id == 0 || g->u.voice.user_id != gw->bot_user_id)
+            return;
+        if (g->u.voice.channel_id == 0)
+            lc_map_del(&gw->voice_guilds, g->u.voice.guild_id);
+        else
+            lc_map_put(&gw->voice_guilds, g->u.voice.guild_id, 0);
     }
 }
 
@@ -231,13 +340,34 @@ static bool lc_gw_is_relevant(const struct argus_event *ev)
 {
     const struct ev_gw *g = &ev->u.gw;
     if (ev->kind != EV_GW_RECV)
-        return g->op == LC_GW_OP_HEARTBEAT || g->op == LC_GW_OP_IDENTIFY ||
-               g->op == LC_GW_OP_RESUME;
-    if (g->op == LC_GW_OP_HEARTBEAT_ACK)
+        return true; /* every payload written counts against the send cap */
+    if (g->op == LC_GW_OP_HEARTBEAT_ACK || g->op == LC_GW_OP_HELLO)
         return true;
     return g->op == LC_GW_OP_DISPATCH &&
-           (strcmp(g->t, "READY") == 0 || strcmp(g->t, "RESUMED") == 0 ||
-            strcmp(g->t, "GUILD_CREATE") == 0 || strcmp(g->t, "GUILD_DELETE") == 0);
+           (strcmp(g->t, "READY") == 0 || strcmp(g->t, "RESUMED") == 0 || gw_is_guild_event(g->t) ||
+            strcmp(g->t, "CHANNEL_CREATE") == 0 || strcmp(g->t, "CHANNEL_DELETE") == 0 ||
+            strcmp(g->t, "VOICE_STATE_UPDATE") == 0);
+}
+
+/* A HEARTBEAT written: how late it left. Both libraries beat from the
+ * event loop, interval after the previous beat (discord.py's first beat
+ * goes at HELLO, discord.js' after a random part of the interval: early,
+ * never late), so time past the interval is time the loop was busy. A beat
+ * Discord asked for (op 1 read) comes early and reads as 0. */
+static void lc_gw_on_beat_unlocked(struct lc_gw *gw, struct lc_gw_conn *c, uint64_t t_ns)
+{
+    uint64_t interval_ns = (uint64_t)c->heartbeat_interval_ms * 1000000ull;
+    if (interval_ns > 0 && c->last_beat_ns > 0 && t_ns >= c->last_beat_ns) {
+        uint64_t gap = t_ns - c->last_beat_ns;
+        double late = gap > interval_ns ? (double)(gap - interval_ns) / 1e9 : 0.0;
+        if (!gw->has_lag || late >= gw->lag_max_s || t_ns - gw->lag_max_ns > LC_GW_LAG_WINDOW_NS) {
+            gw->lag_max_s = late;
+            gw->lag_max_ns = t_ns;
+        }
+        gw->lag_last_s = late;
+        gw->has_lag = true;
+    }
+    c->last_beat_ns = t_ns;
 }
 
 static void lc_gw_on_ack_unlocked(struct lc_gw *gw, struct lc_gw_conn *c, uint64_t t_ns)
@@ -288,12 +418,22 @@ void lc_gw_on_payload(struct lc_gw *gw, const struct argus_event *ev)
 
     pthread_mutex_lock(&gw->mu);
     struct lc_gw_conn *c = lc_gw_conn_unlocked(gw, ev->conn_id, true);
+    /* Heartbeats are exempt from the libraries' own send caps. */
+    if (ev->kind == EV_GW_SEND && g->op != LC_GW_OP_HEARTBEAT)
+        c->sent_ns[c->n_sent++ % LC_GW_SEND_CAP] = ev->t_ns;
     switch (g->op) {
     case LC_GW_OP_HEARTBEAT:
+        if (ev->kind != EV_GW_SEND)
+            break; /* Discord asking for a beat: the answer is what counts */
         /* A second beat before the ACK restarts the measurement, as the
          * libraries' own timers do. */
         c->heartbeat_pending = true;
         c->heartbeat_sent_ns = ev->t_ns;
+        lc_gw_on_beat_unlocked(gw, c, ev->t_ns);
+        break;
+    case LC_GW_OP_HELLO:
+        c->heartbeat_interval_ms = g->u.hello.heartbeat_interval_ms;
+        c->last_beat_ns = ev->t_ns;
         break;
     case LC_GW_OP_HEARTBEAT_ACK:
         lc_gw_on_ack_unlocked(gw, c, ev->t_ns);
@@ -311,12 +451,28 @@ void lc_gw_on_payload(struct lc_gw *gw, const struct argus_event *ev)
         break;
     }
     int new_shard = lc_gw_new_shard_unlocked(gw, c);
+    uint64_t dropped_users = gw->dropped_users, dropped_dms = gw->dropped_dms;
+    gw->dropped_users = gw->dropped_dms = 0;
     pthread_mutex_unlock(&gw->mu);
+
+    if (dropped_users > 0)
+        reg_counter_add(gw->dropped, REG_ATTRS({"table", "users"}), dropped_users);
+    if (dropped_dms > 0)
+        reg_counter_add(gw->dropped, REG_ATTRS({"table", "dm_channels"}), dropped_dms);
 
     if (new_shard >= 0)
         lc_gw_record_shard(gw->reconnects, new_shard, NULL, 0);
     if (reconnect_shard >= 0)
         lc_gw_record_shard(gw->reconnects, reconnect_shard, NULL, 1);
+}
+
+void lc_gw_on_kind(struct lc_gw *gw, const struct argus_event *ev)
+{
+    if (!gw || ev->kind != EV_CONN_KIND || ev->conn_kind != CONN_KIND_VOICE)
+        return;
+    pthread_mutex_lock(&gw->mu);
+    lc_map_put(&gw->voice_conns, ev->conn_id, 0);
+    pthread_mutex_unlock(&gw->mu);
 }
 
 void lc_gw_on_close(struct lc_gw *gw, const struct argus_event *ev)
@@ -327,6 +483,8 @@ void lc_gw_on_close(struct lc_gw *gw, const struct argus_event *ev)
         return;
 
     pthread_mutex_lock(&gw->mu);
+    if (ev->kind == EV_CONN_CLOSE)
+        lc_map_del(&gw->voice_conns, ev->conn_id);
     struct lc_gw_conn *c = lc_gw_conn_unlocked(gw, ev->conn_id, false);
     if (c) {
         /* Only a connection that identified or resumed belongs to a shard;
@@ -346,6 +504,11 @@ void lc_gw_on_close(struct lc_gw *gw, const struct argus_event *ev)
         snprintf(code_s, sizeof(code_s), "%d", code);
         lc_gw_record_shard(gw->disconnects, disconnect_shard, code_s, 1);
     }
+}
+
+struct reg_metric *lc_gw_dropped(struct lc_gw *gw)
+{
+    return gw ? gw->dropped : NULL;
 }
 
 void lc_gw_set_commands_registered(struct lc_gw *gw, int n)
@@ -434,6 +597,118 @@ static void lc_gw_observe_registered(struct reg_observer *obs, void *arg)
         reg_observe_u64(obs, REG_NO_ATTRS, (uint64_t)n);
 }
 
+static uint64_t lc_gw_now_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * LC_GW_NS_PER_S + (uint64_t)ts.tv_nsec;
+}
+
+/* Whether c wrote LC_GW_SEND_CAP payloads in the minute before now. */
+static bool lc_gw_conn_capped(const struct lc_gw_conn *c, uint64_t now)
+{
+    if (c->n_sent < LC_GW_SEND_CAP)
+        return false;
+    uint64_t oldest = c->sent_ns[c->n_sent % LC_GW_SEND_CAP];
+    return now < oldest + LC_GW_SEND_WINDOW_NS;
+}
+
+static void lc_gw_observe_ratelimited(struct reg_observer *obs, void *arg)
+{
+    struct lc_gw *gw = arg;
+    uint64_t now = lc_gw_now_ns();
+    pthread_mutex_lock(&gw->mu);
+    for (unsigned i = 0; i < gw->n_shards; i++) {
+        const struct lc_gw_shard *s = &gw->shards[i];
+        bool capped = false;
+        char shard_s[12];
+        for (unsigned j = 0; j < gw->n_conns && !capped; j++)
+            capped = gw->conns[j].shard == s->id && lc_gw_conn_capped(&gw->conns[j], now);
+        snprintf(shard_s, sizeof(shard_s), "%d", s->id);
+        reg_observe_u64(obs, REG_ATTRS({"shard", shard_s}), capped);
+    }
+    pthread_mutex_unlock(&gw->mu);
+}
+
+static void lc_gw_observe_lag(struct reg_observer *obs, void *arg)
+{
+    struct lc_gw *gw = arg;
+    uint64_t now = lc_gw_now_ns();
+    pthread_mutex_lock(&gw->mu);
+    bool has = gw->has_lag;
+    double lag = now <= gw->lag_max_ns + LC_GW_LAG_WINDOW_NS ? gw->lag_max_s : gw->lag_last_s;
+    pthread_mutex_unlock(&gw->mu);
+    if (has)
+        reg_observe(obs, REG_NO_ATTRS, lag);
+}
+
+/* The cache gauges: which count each one reads. */
+enum lc_gw_cache {
+    LC_GW_CACHE_USERS,
+    LC_GW_CACHE_EMOJIS,
+    LC_GW_CACHE_STICKERS,
+    LC_GW_CACHE_DMS,
+    LC_GW_CACHE_VOICE,
+};
+
+static void lc_gw_observe_cache(struct reg_observer *obs, struct lc_gw *gw, enum lc_gw_cache what)
+{
+    uint64_t n = 0;
+    bool seen;
+    pthread_mutex_lock(&gw->mu);
+    seen = what == LC_GW_CACHE_DMS || what == LC_GW_CACHE_VOICE ? gw->guilds_seen : gw->caches_seen;
+    switch (what) {
+    case LC_GW_CACHE_USERS:
+        n = lc_users_count(&gw->users);
+        break;
+    case LC_GW_CACHE_EMOJIS:
+        n = gw->emojis;
+        break;
+    case LC_GW_CACHE_STICKERS:
+        n = gw->stickers;
+        break;
+    case LC_GW_CACHE_DMS:
+        n = (uint64_t)gw->ready_dms + lc_map_count(&gw->dms);
+        break;
+    case LC_GW_CACHE_VOICE: {
+        /* Each voice client is one voice state with a channel and one
+         * connection to a voice gateway; either may be seen first. */
+        uint32_t states = lc_map_count(&gw->voice_guilds), conns = lc_map_count(&gw->voice_conns);
+        n = states > conns ? states : conns;
+        seen = seen || conns > 0;
+        break;
+    }
+    }
+    pthread_mutex_unlock(&gw->mu);
+    if (seen)
+        reg_observe_u64(obs, REG_NO_ATTRS, n);
+}
+
+static void lc_gw_observe_users(struct reg_observer *obs, void *arg)
+{
+    lc_gw_observe_cache(obs, arg, LC_GW_CACHE_USERS);
+}
+
+static void lc_gw_observe_emojis(struct reg_observer *obs, void *arg)
+{
+    lc_gw_observe_cache(obs, arg, LC_GW_CACHE_EMOJIS);
+}
+
+static void lc_gw_observe_stickers(struct reg_observer *obs, void *arg)
+{
+    lc_gw_observe_cache(obs, arg, LC_GW_CACHE_STICKERS);
+}
+
+static void lc_gw_observe_dms(struct reg_observer *obs, void *arg)
+{
+    lc_gw_observe_cache(obs, arg, LC_GW_CACHE_DMS);
+}
+
+static void lc_gw_observe_voice(struct reg_observer *obs, void *arg)
+{
+    lc_gw_observe_cache(obs, arg, LC_GW_CACHE_VOICE);
+}
+
 /* ---- create / destroy ---------------------------------------------------- */
 
 struct lc_gw *lc_gw_create(struct reg *reg, const char *ns)
@@ -443,11 +718,15 @@ struct lc_gw *lc_gw_create(struct reg *reg, const char *ns)
     if (!gw)
         return NULL;
     gw->commands_registered = -1;
-    if (lc_map_init(&gw->guilds, LC_GW_MAX_GUILDS) < 0) {
-        free(gw);
+    pthread_mutex_init(&gw->mu, NULL);
+    if (lc_map_init(&gw->guilds, LC_GW_MAX_GUILDS) < 0 ||
+        lc_users_init(&gw->users, LC_GW_MAX_MEMBERSHIPS) < 0 ||
+        lc_map_init(&gw->dms, LC_GW_MAX_DMS) < 0 ||
+        lc_map_init(&gw->voice_guilds, LC_GW_MAX_GUILDS) < 0 ||
+        lc_map_init(&gw->voice_conns, LC_GW_MAX_CONNS) < 0) {
+        lc_gw_destroy(gw);
         return NULL;
     }
-    pthread_mutex_init(&gw->mu, NULL);
 
     /* Nothing fails from here on: the registry keeps gw as the gauges'
      * argument, so gw must never be freed while the registry can collect. A
@@ -462,6 +741,11 @@ struct lc_gw *lc_gw_create(struct reg *reg, const char *ns)
     snprintf(name, sizeof(name), "%s_shard_reconnects_total", ns);
     gw->reconnects = reg_counter(reg, name, "RESUMEs, and IDENTIFYs of a shard that was up before",
                                  "{reconnect}", REG_NUMBER_U64);
+    gw->dropped = reg_counter(reg, "argus_state_dropped_total",
+                              "Ids not kept because their table was full (users, dm_channels, "
+                              "routes): the gauge built on it is then a lower bound",
+                              "{id}", REG_NUMBER_U64);
+    reg_counter_add(gw->dropped, REG_ATTRS({"table", "users"}), 0);
     const struct {
         const char *suffix, *description, *unit;
         enum reg_number number;
@@ -480,6 +764,23 @@ struct lc_gw *lc_gw_create(struct reg *reg, const char *ns)
          REG_F_CLUSTER, lc_gw_observe_guilds},
         {"app_commands_registered", "Application commands in the last command sync", "{command}",
          REG_NUMBER_U64, REG_F_CLUSTER, lc_gw_observe_registered},
+        {"shard_ws_ratelimited",
+         "1 while the shard wrote its client's cap of gateway payloads in the last 60 s", "",
+         REG_NUMBER_U64, 0, lc_gw_observe_ratelimited},
+        {"event_loop_lag_seconds",
+         "How late the bot's heartbeats left against HELLO's interval (largest in the last "
+         "minute; a lower bound sampled at heartbeat cadence)",
+         "s", REG_NUMBER_DOUBLE, REG_F_CLUSTER, lc_gw_observe_lag},
+        {"cached_users", "Distinct users among the members the gateway sent", "{user}",
+         REG_NUMBER_U64, REG_F_CLUSTER, lc_gw_observe_users},
+        {"emojis", "Custom emojis of the bot's guilds", "{emoji}", REG_NUMBER_U64, REG_F_CLUSTER,
+         lc_gw_observe_emojis},
+        {"stickers", "Custom stickers of the bot's guilds", "{sticker}", REG_NUMBER_U64,
+         REG_F_CLUSTER, lc_gw_observe_stickers},
+        {"private_channels", "DM channels from READY and CHANNEL_CREATE", "{channel}",
+         REG_NUMBER_U64, REG_F_CLUSTER, lc_gw_observe_dms},
+        {"voice_clients", "Voice connections the bot holds", "{connection}", REG_NUMBER_U64,
+         REG_F_CLUSTER, lc_gw_observe_voice},
     };
     for (size_t i = 0; i < sizeof(gauges) / sizeof(gauges[0]); i++) {
         snprintf(name, sizeof(name), "%s_%s", ns, gauges[i].suffix);
@@ -494,6 +795,10 @@ void lc_gw_destroy(struct lc_gw *gw)
     if (!gw)
         return;
     lc_map_fini(&gw->guilds);
+    lc_users_fini(&gw->users);
+    lc_map_fini(&gw->dms);
+    lc_map_fini(&gw->voice_guilds);
+    lc_map_fini(&gw->voice_conns);
     pthread_mutex_destroy(&gw->mu);
     free(gw);
 }

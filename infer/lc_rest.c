@@ -6,6 +6,7 @@
  */
 #include "lc_rest.h"
 
+#include <stdbool.h>
 #include <stdio.h>
 
 void lc_rest_record(const struct lc_metrics *m, const struct ev_rest *r)
@@ -19,7 +20,14 @@ void lc_rest_record(const struct lc_metrics *m, const struct ev_rest *r)
                              REG_ATTRS({"method", r->method}, {"route", r->route}),
                              lc_metrics_seconds(r->request_ns, r->response_ns));
     if (r->status == 429) {
-        const char *scope = r->scope[0] ? r->scope : r->global ? "global" : "user";
+        /* Discord answers its 429s in JSON with rate-limit headers; a 429
+         * with neither is Cloudflare's, which bans the IP (discord-wire.md
+         * §7, "invalid requests"). */
+        bool cloudflare = r->body_foreign && !r->has_remaining && !r->scope[0] && !r->global;
+        const char *scope = r->scope[0]  ? r->scope
+                            : r->global  ? "global"
+                            : cloudflare ? "cloudflare"
+                                         : "user";
         reg_counter_add(m->ratelimits, REG_ATTRS({"route", r->route}, {"scope", scope}), 1);
     }
 }

@@ -127,6 +127,54 @@ def print_groups(metrics):
                 print_family(name, metrics[name])
 
 
+# ---- warnings (issue 13): the three incidents Argus sees coming ------------------------
+
+INVALID_REQUEST_BAN = 10000  # Discord restricts an IP at this many per 10 minutes
+
+
+def gauge_value(metrics, name):
+    points = metrics.get(name) or []
+    return points[0].get("value") if points else None
+
+
+def print_warnings(metrics):
+    """Rate-limit headroom, the invalid-request ban, the daily IDENTIFY budget:
+    each with what Argus read and how close the bot came."""
+    print(f"\n{BOLD}Warnings{RESET} {DIM}(what would hurt next, read from the bot's own traffic){RESET}")
+    headroom = sorted((p.get("value"), p["attributes"].get("route", "?"))
+                      for p in metrics.get("discord_ratelimit_headroom", []))
+    if headroom:
+        lowest, route = headroom[0]
+        colour = RED if lowest == 0 else GREEN
+        print(f"  rate-limit headroom: lowest {colour}{lowest:.0%}{RESET} on {route}"
+              + (f" {RED}(its bucket was empty: the next request got a 429){RESET}"
+                 if lowest == 0 else ""))
+    else:
+        print("  rate-limit headroom: no response carried X-RateLimit-Limit")
+    invalid = gauge_value(metrics, "discord_invalid_requests")
+    if invalid is not None:
+        colour = RED if invalid >= INVALID_REQUEST_BAN // 5 else GREEN
+        print(f"  invalid requests (401/403/429) in the last 10 minutes: {colour}{invalid}{RESET}"
+              f" of the {INVALID_REQUEST_BAN} that get the IP banned")
+    cloudflare = sum(p.get("value") or 0 for p in metrics.get("discord_ratelimits_total", [])
+                     if p["attributes"].get("scope") == "cloudflare")
+    if cloudflare:
+        print(f"  {RED}Cloudflare answered {cloudflare} requests with its own 429: the IP is banned{RESET}")
+    remaining = gauge_value(metrics, "discord_gateway_session_starts_remaining")
+    total = gauge_value(metrics, "discord_gateway_session_starts_total")
+    if remaining is not None:
+        colour = RED if total and remaining < total / 10 else GREEN
+        print(f"  IDENTIFY budget: {colour}{remaining}{RESET} of {total} session starts left today"
+              f" (Discord recommends {gauge_value(metrics, 'discord_gateway_shards_recommended')} shards)")
+    else:
+        print("  IDENTIFY budget: not seen: the bot never asked GET /gateway/bot (discord.py's\n"
+              "    Client asks GET /gateway, which carries no budget; AutoShardedClient and\n"
+              "    discord.js ask GET /gateway/bot)")
+    lag = gauge_value(metrics, "discord_event_loop_lag_seconds")
+    if lag is not None:
+        print(f"  event loop lag: {seconds(lag)} (how late the heartbeats left; a lower bound)")
+
+
 def compare_with_truth(run_dir, metrics):
     path = os.path.join(run_dir, "truth.json")
     if not os.path.exists(path):
@@ -184,6 +232,7 @@ def main():
           "counted as _unknown:\n  its name is user text and becomes a label only once the bot "
           f"has answered it.{RESET}")
     print_groups(metrics)
+    print_warnings(metrics)
     if spans:
         print(f"\n{BOLD}Traces{RESET}")
         for name, count in sorted(spans.items()):

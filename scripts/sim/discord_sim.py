@@ -33,7 +33,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 import fake_secrets  # noqa: E402
 from gateway import Gateway, RESUME_HOST  # noqa: E402
-from model import World  # noqa: E402
+from model import World, user_object  # noqa: E402
 from rest import Rest  # noqa: E402
 from truth import Truth  # noqa: E402
 
@@ -257,10 +257,59 @@ class Simulator:
             await self.gateway.invalidate_session(step.get("shard", 0), step.get("resumable", False))
         elif kind == "rate_limit":
             self.rest.arm_429(step["route"], step.get("retry_after", 1.0), step.get("count", 1))
+        elif kind == "empty_bucket":
+            self.rest.armed_empty.append(step["route"])
         elif kind == "burst":
             await self.burst(step)
+        elif kind in ("member_add", "member_remove", "members_chunk", "emojis_update",
+                      "dm_channel", "bot_voice"):
+            await self.cache_step(kind, guild, step)
         else:
             raise ValueError(f"unknown scenario step {kind!r}")
+
+    async def cache_step(self, kind, guild, step):
+        """The dispatches that change what the library caches (issue 13)."""
+        world = self.world
+        session = self.gateway.session_for_guild(guild)
+        if session is None:
+            return
+        if kind == "member_add":
+            user = user_object(world.ids.make(), f"joiner{len(guild['members'])}")
+            guild["members"].append(user)
+            self.truth.members[guild["id"]].add(user["id"])
+            await self.gateway.dispatch(session, "GUILD_MEMBER_ADD",
+                                        dict(world.member_object(guild, user), guild_id=guild["id"]))
+        elif kind == "member_remove":
+            if not guild["members"]:
+                return
+            user = guild["members"].pop(0)
+            self.truth.members[guild["id"]].discard(user["id"])
+            await self.gateway.dispatch(session, "GUILD_MEMBER_REMOVE",
+                                        {"guild_id": guild["id"], "user": user})
+        elif kind == "members_chunk":
+            users = [user_object(world.ids.make(), f"chunked{k}") for k in range(step.get("count", 3))]
+            guild["members"].extend(users)
+            self.truth.members[guild["id"]].update(u["id"] for u in users)
+            await self.gateway.dispatch(session, "GUILD_MEMBERS_CHUNK", {
+                "guild_id": guild["id"], "members": [world.member_object(guild, u) for u in users],
+                "chunk_index": 0, "chunk_count": 1, "not_found": []})
+        elif kind == "emojis_update":
+            guild["emojis"] = step.get("count", 1)
+            self.truth.emojis[guild["id"]] = guild["emojis"]
+            await self.gateway.dispatch(session, "GUILD_EMOJIS_UPDATE", {
+                "guild_id": guild["id"],
+                "emojis": [world.emoji_object(f"u{k}") for k in range(guild["emojis"])]})
+        elif kind == "dm_channel":
+            # Discord sends DMs to shard 0.
+            session = self.gateway.shards.get(0) or session
+            channel = world.dm_channel_object(self._user())
+            self.truth.dm_channels.add(channel["id"])
+            await self.gateway.dispatch(session, "CHANNEL_CREATE", channel)
+        elif kind == "bot_voice":
+            channel_id = guild["voice_channel_id"] if step.get("join", True) else None
+            self.truth.bot_voice[guild["id"]] = channel_id
+            await self.gateway.dispatch(session, "VOICE_STATE_UPDATE",
+                                        world.voice_state_object(guild, world.bot_user, channel_id))
 
     async def burst(self, step):
         """Interactions and other dispatches spread evenly over duration_s."""

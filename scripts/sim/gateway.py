@@ -246,6 +246,8 @@ class Gateway:
         await self.dispatch(session, "READY", ready)
         for guild in guilds:
             await self.dispatch(session, "GUILD_CREATE", world.guild_create(guild))
+            self.truth.guild_cached(guild["id"], {u["id"] for u in world.guild_members(guild)},
+                                    guild["emojis"], guild["stickers"])
         self.truth.guilds = len(world.guilds)
         self.sim.shard_ready(session)
         return True

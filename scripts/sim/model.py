@@ -72,7 +72,15 @@ class World:
             self.guilds.append({
                 "id": guild_id, "name": f"Test Guild {index + 1}",
                 "channel_id": self.ids.make(), "role_id": guild_id,
+                "voice_channel_id": self.ids.make(),
                 "joined_at": iso_timestamp(time.time() - 86400 * (index + 1)),
+                # Members of this guild only (the five users are in every
+                # guild), and its custom emojis and stickers: what the
+                # library caches, counted by Argus from GUILD_CREATE.
+                "members": [user_object(self.ids.make(), f"member{index}x{k}")
+                            for k in range(2 + index)],
+                "emojis": index + 2,
+                "stickers": index % 2 + 1,
             })
 
     def application(self) -> dict:
@@ -102,6 +110,36 @@ class World:
                 "nsfw": False, "last_message_id": None, "rate_limit_per_user": 0,
                 "flags": 0, "permission_overwrites": []}
 
+    def voice_channel_object(self, guild: dict) -> dict:
+        return {"id": guild["voice_channel_id"], "type": 2, "guild_id": guild["id"],
+                "name": "Voice", "position": 1, "parent_id": None, "nsfw": False,
+                "bitrate": 64000, "user_limit": 0, "rtc_region": None, "video_quality_mode": 1,
+                "last_message_id": None, "rate_limit_per_user": 0, "flags": 0,
+                "permission_overwrites": []}
+
+    def emoji_object(self, name: str) -> dict:
+        return {"id": self.ids.make(), "name": name, "roles": [], "require_colons": True,
+                "managed": False, "animated": False, "available": True}
+
+    def sticker_object(self, guild: dict, name: str) -> dict:
+        return {"id": self.ids.make(), "name": name, "tags": "wave", "type": 2,
+                "format_type": 1, "description": "A sticker", "available": True,
+                "guild_id": guild["id"]}
+
+    def dm_channel_object(self, user: dict) -> dict:
+        return {"id": self.ids.make(), "type": 1, "last_message_id": None, "flags": 0,
+                "recipients": [user]}
+
+    def voice_state_object(self, guild: dict, user: dict, channel_id) -> dict:
+        return {"guild_id": guild["id"], "channel_id": channel_id, "user_id": user["id"],
+                "member": self.member_object(guild, user), "session_id": "0" * 32,
+                "deaf": False, "mute": False, "self_deaf": False, "self_mute": False,
+                "self_video": False, "suppress": False, "request_to_speak_timestamp": None}
+
+    def guild_members(self, guild: dict) -> list:
+        """Everyone GUILD_CREATE lists: the bot, the five users, the guild's own."""
+        return [self.bot_user] + self.users + guild["members"]
+
     def member_object(self, guild: dict, user: dict, with_user: bool = True) -> dict:
         member = {"roles": [], "nick": None, "avatar": None, "premium_since": None,
                   "joined_at": guild["joined_at"], "pending": False, "deaf": False,
@@ -112,7 +150,9 @@ class World:
 
     def guild_create(self, guild: dict) -> dict:
         """A GUILD_CREATE payload: the guild with its channel, roles and members."""
-        members = [self.member_object(guild, u) for u in [self.bot_user] + self.users]
+        members = [self.member_object(guild, u) for u in self.guild_members(guild)]
+        presences = [{"user": {"id": u["id"]}, "status": "online", "activities": [],
+                      "client_status": {"desktop": "online"}} for u in self.users]
         return {
             "id": guild["id"], "name": guild["name"], "icon": None, "splash": None,
             "discovery_splash": None, "owner_id": self.users[0]["id"],
@@ -122,7 +162,9 @@ class World:
                        "hoist": False, "icon": None, "unicode_emoji": None,
                        "position": 0, "permissions": "1071698660929", "managed": False,
                        "mentionable": False, "flags": 0}],
-            "emojis": [], "stickers": [], "features": [], "mfa_level": 0,
+            "emojis": [self.emoji_object(f"e{k}") for k in range(guild["emojis"])],
+            "stickers": [self.sticker_object(guild, f"s{k}") for k in range(guild["stickers"])],
+            "features": [], "mfa_level": 0,
             "application_id": None, "system_channel_id": guild["channel_id"],
             "system_channel_flags": 0, "rules_channel_id": None, "max_members": 500000,
             "vanity_url_code": None, "description": None, "banner": None,
@@ -130,9 +172,9 @@ class World:
             "public_updates_channel_id": None, "nsfw_level": 0, "premium_progress_bar_enabled": False,
             "safety_alerts_channel_id": None, "joined_at": guild["joined_at"], "large": False,
             "unavailable": False, "member_count": len(members), "lazy": True,
-            "voice_states": [], "members": members, "presences": [], "threads": [],
+            "voice_states": [], "members": members, "presences": presences, "threads": [],
             "stage_instances": [], "guild_scheduled_events": [], "embedded_activities": [],
-            "channels": [self.channel_object(guild)],
+            "channels": [self.channel_object(guild), self.voice_channel_object(guild)],
         }
 
     def message_object(self, channel_id: str, author: dict, content: str,

@@ -68,6 +68,7 @@ class Rest:
         self.commands = {}          # scope (None = global, else guild id) -> [command]
         self.buckets = {}           # bucket key -> [window start, used]
         self.armed_429 = []         # [route key, retry_after, remaining count]
+        self.armed_empty = []       # route keys whose next answer spends the bucket
         self.messages = {}          # message id -> message (the bot's messages)
         self.cookie_sent = set()
         self.routes = [
@@ -144,6 +145,9 @@ class Rest:
             extra_headers.update(self._bucket_headers(route_key, args, at))
         self.truth.rest_request(request.method, template, status,
                                 (request.host, id(request.transport)))
+        if "X-RateLimit-Limit" in extra_headers and "X-RateLimit-Remaining" in extra_headers:
+            self.truth.ratelimit_headers(template, int(extra_headers["X-RateLimit-Limit"]),
+                                         int(extra_headers["X-RateLimit-Remaining"]))
         return await self._respond(request, status, payload, extra_headers)
 
     async def _respond(self, request, status, payload, headers):
@@ -208,6 +212,11 @@ class Rest:
         if at - window[0] >= BUCKET_WINDOW_S:
             window[0], window[1] = at, 0
         window[1] += 1
+        if route_key in self.armed_empty:
+            # This request took the bucket's last slot: the next one before
+            # the reset would get a 429 (what discord_ratelimit_headroom warns of).
+            self.armed_empty.remove(route_key)
+            window[1] = BUCKET_LIMIT
         reset_after = max(0.0, window[0] + BUCKET_WINDOW_S - at)
         return {"X-RateLimit-Limit": str(BUCKET_LIMIT),
                 "X-RateLimit-Remaining": str(max(0, BUCKET_LIMIT - window[1])),
@@ -227,9 +236,11 @@ class Rest:
         return 200, {"url": "wss://gateway.discord.gg"}
 
     async def get_gateway_bot(self, request, body, at):
+        limit = {"total": 1000, "remaining": 997, "reset_after": 80000000, "max_concurrency": 16}
+        self.truth.session_start_limit = {"total": limit["total"], "remaining": limit["remaining"],
+                                          "shards": self.sim.shard_count}
         return 200, {"url": "wss://gateway.discord.gg", "shards": self.sim.shard_count,
-                     "session_start_limit": {"total": 1000, "remaining": 997,
-                                             "reset_after": 80000000, "max_concurrency": 16}}
+                     "session_start_limit": limit}
 
     async def put_commands(self, request, body, at, application_id, guild_id=None):
         if application_id != fake_secrets.APPLICATION_ID or not isinstance(body, list):

@@ -100,6 +100,14 @@ class Truth:
         self.rest_connections = set()
         self.rate_limited = []
         self.unknown_routes = collections.Counter()
+        self.headroom = {}                            # route -> lowest remaining / limit
+        self.session_start_limit = None               # what GET /gateway/bot answered
+        # What the bot's library caches, as the gateway told it (issue 13).
+        self.members = collections.defaultdict(set)   # guild id -> user ids
+        self.emojis = {}                              # guild id -> count
+        self.stickers = {}
+        self.dm_channels = set()
+        self.bot_voice = {}                           # guild id -> voice channel id
         self.started_at = None
         self.ready_at = None
         self.finished_at = None
@@ -256,6 +264,27 @@ class Truth:
         self.rest[(method, route, status)] += 1
         self.rest_connections.add(connection_key)
 
+    def ratelimit_headers(self, route, limit, remaining):
+        if limit > 0:
+            value = min(1.0, remaining / limit)
+            self.headroom[route] = min(self.headroom.get(route, 1.0), value)
+
+    # ---- caches (GUILD_CREATE and its updates) ------------------------------------
+
+    def guild_cached(self, guild_id, user_ids, emojis, stickers):
+        self.members[guild_id] = set(user_ids)
+        self.emojis[guild_id] = emojis
+        self.stickers[guild_id] = stickers
+
+    def catalogue(self):
+        users = set()
+        for ids in self.members.values():
+            users |= ids
+        return {"cached_users": len(users), "emojis": sum(self.emojis.values()),
+                "stickers": sum(self.stickers.values()),
+                "private_channels": len(self.dm_channels),
+                "voice_clients": sum(1 for c in self.bot_voice.values() if c)}
+
     # ---- output ----------------------------------------------------------------
 
     def summary(self):
@@ -294,7 +323,10 @@ class Truth:
                                   for (m, r, s), n in sorted(self.rest.items())],
                      "connections": len(self.rest_connections),
                      "rate_limited": self.rate_limited,
-                     "unknown_routes": dict(self.unknown_routes)},
+                     "unknown_routes": dict(self.unknown_routes),
+                     "headroom": dict(sorted(self.headroom.items())),
+                     "session_start_limit": self.session_start_limit},
+            "catalogue": self.catalogue(),
             "notes": self.notes,
         }
 

@@ -27,6 +27,12 @@ truth.json:
     the simulator's heartbeat round trips, disconnects by close code (plus
     at most the bot's own close at exit, which the truth, written before the
     bot stops, cannot contain);
+  - issue 13: the cache gauges (cached users, emojis, stickers, DM channels,
+    voice clients) and the invalid-request count exactly; the IDENTIFY budget
+    when the bot asked GET /gateway/bot; rate-limit headroom never below the
+    truth's lowest and 0 on a route whose bucket was spent; no shard
+    ws-ratelimited; loop lag at most LAG_IDLE_MAX_S, except in a scenario
+    with loop_block_s, where it reaches the block less one heartbeat interval;
   - exactly one SERVER span per lifecycle (none for autocomplete) with the
     right name, command and outcome, and as many CLIENT children as REST calls
     carried its token (callback, late callbacks, follow-ups) or answered it
@@ -349,6 +355,62 @@ def compare_shards(f, metrics, truth):
                 f"simulator's round trip {want:.4f} s within {LATENCY_TOLERANCE_S} s")
 
 
+# Issue 13: the lag a bot whose loop never blocks shows, at most (heartbeat
+# timers fire late by scheduling noise only).
+LAG_IDLE_MAX_S = 0.5
+
+
+def compare_catalogue(f, metrics, truth, scenario):
+    """Issue 13: the argus-dpy gauges inferred from the gateway, and the three
+    warnings read from REST, against what the simulator sent."""
+    def gauge(name):
+        return counter_map(metrics, name, []).get((), None)
+
+    cat = truth.get("catalogue")
+    if cat is None:  # a truth file older than issue 13
+        return
+    for name in ("cached_users", "emojis", "stickers", "private_channels", "voice_clients"):
+        f.equal(f"discord_{name}", gauge(f"discord_{name}"), cat[name])
+    rest = truth["rest"]
+    invalid = sum(r["count"] for r in rest["requests"] if r["status"] in (401, 403, 429))
+    f.equal("discord_invalid_requests", gauge("discord_invalid_requests"), invalid)
+    headroom = {normalise_route(k[0]): v for k, v in
+                counter_map(metrics, "discord_ratelimit_headroom", ["route"]).items()}
+    for route, lowest in rest.get("headroom", {}).items():
+        got = headroom.get(route)
+        # The gauge is the lowest of the last minute (or the last value), so
+        # never below the run's lowest; a route that reached 0 during this
+        # short run still shows 0.
+        f.check(got is not None and lowest - 1e-9 <= got <= 1.0,
+                f"discord_ratelimit_headroom{{route={route!r}}}: {got!r}, truth lowest {lowest}")
+        if lowest == 0:
+            f.equal(f"discord_ratelimit_headroom{{route={route!r}}}", got, 0.0)
+    limit = rest.get("session_start_limit")
+    if limit is not None:
+        f.equal("discord_gateway_session_starts_remaining",
+                gauge("discord_gateway_session_starts_remaining"), limit["remaining"])
+        f.equal("discord_gateway_session_starts_total",
+                gauge("discord_gateway_session_starts_total"), limit["total"])
+        f.equal("discord_gateway_shards_recommended",
+                gauge("discord_gateway_shards_recommended"), limit["shards"])
+    shards = {str(c["shard"][0]) for c in truth["gateway"]["connections"] if c.get("shard")}
+    limited = counter_map(metrics, "discord_shard_ws_ratelimited", ["shard"])
+    for shard in sorted(shards):
+        f.equal(f"discord_shard_ws_ratelimited{{shard={shard}}}", limited.get((shard,)), 0)
+    lag = gauge("discord_event_loop_lag_seconds")
+    block = scenario.get("loop_block_s")
+    if block:
+        # The beat due during the block leaves when it ends: at least the
+        # block less one interval late (a lower bound, sampled per beat).
+        want = block - scenario["heartbeat_interval_ms"] / 1000.0
+        f.check(lag is not None and lag >= want - LAG_IDLE_MAX_S,
+                f"discord_event_loop_lag_seconds: {lag!r}, want at least {want:.2f} after a "
+                f"{block} s block")
+    elif lag is not None:
+        f.check(lag <= LAG_IDLE_MAX_S,
+                f"discord_event_loop_lag_seconds: {lag!r} without any block (max {LAG_IDLE_MAX_S})")
+
+
 def compare_spans(f, spans, expected):
     children = collections.Counter(s.get("parent_span_id") for s in spans
                                    if s["kind"] == SPAN_KIND_CLIENT)
@@ -373,9 +435,13 @@ def compare_spans(f, spans, expected):
     f.equal("client spans without their server span", orphans, [])
 
 
-def compare(out):
+def compare(out, scenario=None):
     with open(os.path.join(out, "truth.json")) as fp:
         truth = json.load(fp)
+    if scenario is None:
+        with open(os.path.join(ROOT, "scripts", "sim", "scenarios",
+                               truth["scenario"] + ".json")) as fp:
+            scenario = json.load(fp)
     metrics = load_metrics(out)
     if metrics is None:
         print(f"FAIL: no metrics export in {out}/otlp")
@@ -384,6 +450,7 @@ def compare(out):
     expected_spans = compare_lifecycles(f, metrics, truth)
     compare_rest_and_gateway(f, metrics, truth)
     compare_shards(f, metrics, truth)
+    compare_catalogue(f, metrics, truth, scenario)
     compare_spans(f, load_spans(out), expected_spans)
     for message in f.messages:
         print("FAIL:", message)
@@ -422,7 +489,7 @@ def main(argv):
     if status != 0:
         print(f"FAIL: the scenario did not complete (see {out}/run.json)")
         return 1
-    f = compare(out)
+    f = compare(out, spec)
     if f is None:
         return 1
     print(f"{bot} {scenario}: {f.checks - len(f.messages)}/{f.checks} checks passed ({out})")

@@ -199,9 +199,29 @@ static inline void ref_dispatch(const json_t *d, const struct gw_opts *o, struct
         v = json_object_get(d, "guilds");
         if (json_is_array(v))
             g->u.ready.guild_count = (int)json_array_size(v);
-    } else if (strcmp(g->t, "GUILD_CREATE") == 0 || strcmp(g->t, "GUILD_DELETE") == 0) {
-        g->u.guild.guild_id = ref_snowflake(json_object_get(d, "id"));
+        v = json_object_get(d, "private_channels");
+        if (json_is_array(v))
+            g->u.ready.private_channels = (uint32_t)json_array_size(v);
+    } else if (gw_is_guild_event(g->t)) {
+        bool by_id = strcmp(g->t, "GUILD_CREATE") == 0 || strcmp(g->t, "GUILD_DELETE") == 0;
+        g->u.guild.guild_id = ref_snowflake(json_object_get(d, by_id ? "id" : "guild_id"));
         g->u.guild.unavailable = json_is_true(json_object_get(d, "unavailable"));
+        if (json_is_object(d)) {
+            v = json_object_get(d, "emojis");
+            g->u.guild.emojis = json_is_array(v) ? (int32_t)json_array_size(v) : -1;
+            v = json_object_get(d, "stickers");
+            g->u.guild.stickers = json_is_array(v) ? (int32_t)json_array_size(v) : -1;
+            g->u.guild.user_id = ref_snowflake(json_object_get(json_object_get(d, "user"), "id"));
+        }
+    } else if (strcmp(g->t, "CHANNEL_CREATE") == 0 || strcmp(g->t, "CHANNEL_DELETE") == 0) {
+        if (json_is_object(d)) {
+            g->u.channel.id = ref_snowflake(json_object_get(d, "id"));
+            g->u.channel.type = ref_int_in(json_object_get(d, "type"), 0, 255, &x) ? (int)x : -1;
+        }
+    } else if (strcmp(g->t, "VOICE_STATE_UPDATE") == 0) {
+        g->u.voice.user_id = ref_snowflake(json_object_get(d, "user_id"));
+        g->u.voice.guild_id = ref_snowflake(json_object_get(d, "guild_id"));
+        g->u.voice.channel_id = ref_snowflake(json_object_get(d, "channel_id"));
     } else if (strcmp(g->t, "INTERACTION_CREATE") == 0) {
         g->u.interaction.id = ref_snowflake(json_object_get(d, "id"));
         g->u.interaction.application_id = ref_snowflake(json_object_get(d, "application_id"));
@@ -289,10 +309,24 @@ static inline const char *ref_gw_diff(const struct ev_gw *got, const struct ev_g
         REF_FIELD(u.ready.shard_id, "%d", int)
         REF_FIELD(u.ready.shard_count, "%d", int)
         REF_FIELD(u.ready.guild_count, "%d", int)
-    } else if (want->op == 0 && dir == EV_DIR_IN &&
-               (strcmp(want->t, "GUILD_CREATE") == 0 || strcmp(want->t, "GUILD_DELETE") == 0)) {
+        REF_FIELD(u.ready.private_channels, "%u", unsigned)
+    } else if (want->op == 0 && dir == EV_DIR_IN && gw_is_guild_event(want->t)) {
         REF_FIELD(u.guild.guild_id, "%llu", unsigned long long)
         REF_FIELD(u.guild.unavailable, "%d", int)
+        /* GUILD_DELETE stops reading once it has those two. */
+        if (strcmp(want->t, "GUILD_DELETE") != 0) {
+            REF_FIELD(u.guild.emojis, "%d", int)
+            REF_FIELD(u.guild.stickers, "%d", int)
+            REF_FIELD(u.guild.user_id, "%llu", unsigned long long)
+        }
+    } else if (want->op == 0 && dir == EV_DIR_IN &&
+               (strcmp(want->t, "CHANNEL_CREATE") == 0 || strcmp(want->t, "CHANNEL_DELETE") == 0)) {
+        REF_FIELD(u.channel.id, "%llu", unsigned long long)
+        REF_FIELD(u.channel.type, "%d", int)
+    } else if (want->op == 0 && dir == EV_DIR_IN && strcmp(want->t, "VOICE_STATE_UPDATE") == 0) {
+        REF_FIELD(u.voice.user_id, "%llu", unsigned long long)
+        REF_FIELD(u.voice.guild_id, "%llu", unsigned long long)
+        REF_FIELD(u.voice.channel_id, "%llu", unsigned long long)
     } else if (want->op == 0 && dir == EV_DIR_IN && strcmp(want->t, "INTERACTION_CREATE") == 0) {
         REF_FIELD(u.interaction.id, "%llu", unsigned long long)
         REF_FIELD(u.interaction.application_id, "%llu", unsigned long long)

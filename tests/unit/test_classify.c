@@ -40,6 +40,10 @@ START_TEST(builtin_names_match_by_sni)
     ck_assert_uint_ne(classify_sni(&cfg, "gateway.discord.gg", host), 0);
     ck_assert_uint_ne(classify_sni(&cfg, "gateway-us-east1-b.discord.gg", host), 0);
     ck_assert_uint_ne(classify_sni(&cfg, "canary.discord.com", host), 0);
+    /* Voice gateways: counted as voice clients, never decoded. */
+    ck_assert_uint_ne(classify_sni(&cfg, "c-iad05-abcd.discord.media", host), 0);
+    ck_assert_uint_eq(classify_sni(&cfg, "discord.media.example.com", host), 0);
+    ck_assert_uint_eq(classify_sni(&cfg, "notdiscord.media", host), 0);
 }
 END_TEST
 

@@ -174,6 +174,135 @@ START_TEST(content_cut_inside_a_character_still_fills_the_head)
 }
 END_TEST
 
+/* Parses json in place (no guard copy), so that g.members stays valid. */
+static enum gw_result parse_in_place(const char *json, struct ev_gw *g)
+{
+    struct gw_opts o;
+
+    gw_opts_init(&o, &(struct argus_list){NULL, 0});
+    return gw_parse(json, strlen(json), EV_DIR_IN, &o, g);
+}
+
+/* The user ids of g.members, in order; returns how many. */
+static int member_ids(const struct ev_gw *g, uint64_t *ids, int cap)
+{
+    struct gw_members it;
+    uint64_t id;
+    int n = 0;
+
+    if (g->members == NULL || gw_members_begin(&it, g->members, g->members_len) < 0)
+        return -1;
+    while (n < cap && gw_members_next(&it, &id) == 1)
+        ids[n++] = id;
+    return n;
+}
+
+START_TEST(guild_create_counts_caches_and_yields_member_ids_only)
+{
+    static const char json[] =
+        "{\"t\":\"GUILD_CREATE\",\"s\":2,\"op\":0,\"d\":{\"id\":\"41\",\"name\":\"G\","
+        "\"emojis\":[{\"id\":\"1\",\"name\":\"a\"},{\"id\":\"2\",\"name\":\"b\"},{\"id\":\"3\"}],"
+        "\"stickers\":[{\"id\":\"9\",\"name\":\"s\"}],"
+        "\"members\":[{\"user\":{\"id\":\"100\",\"username\":\"x\"},\"roles\":[]},"
+        "{\"nick\":\"no user\"},{\"user\":{\"username\":\"y\",\"id\":101}}],"
+        "\"presences\":[{\"user\":{\"id\":\"100\"}}],\"unavailable\":false}}";
+    struct ev_gw g;
+    uint64_t ids[8];
+
+    ck_assert_int_eq(parse_in_place(json, &g), GW_OK);
+    ck_assert_uint_eq(g.u.guild.guild_id, 41);
+    ck_assert_int_eq(g.u.guild.emojis, 3);
+    ck_assert_int_eq(g.u.guild.stickers, 1);
+    ck_assert_int_eq(member_ids(&g, ids, 8), 2);
+    ck_assert_uint_eq(ids[0], 100);
+    ck_assert_uint_eq(ids[1], 101);
+    /* Without the arrays, the counts say "unknown", not 0. */
+    ck_assert_int_eq(
+        parse_in_place("{\"t\":\"GUILD_CREATE\",\"s\":2,\"op\":0,\"d\":{\"id\":\"41\"}}", &g),
+        GW_OK);
+    ck_assert_int_eq(g.u.guild.emojis, -1);
+    ck_assert_int_eq(g.u.guild.stickers, -1);
+    ck_assert_ptr_null(g.members);
+}
+END_TEST
+
+START_TEST(member_and_cache_updates_name_their_guild)
+{
+    struct ev_gw g;
+    uint64_t ids[4];
+
+    ck_assert_int_eq(
+        parse_in_place("{\"t\":\"GUILD_MEMBER_ADD\",\"s\":3,\"op\":0,\"d\":{\"roles\":[],"
+                       "\"user\":{\"id\":\"7\",\"username\":\"u\"},\"guild_id\":\"41\"}}",
+                       &g),
+        GW_OK);
+    ck_assert_uint_eq(g.u.guild.guild_id, 41);
+    ck_assert_uint_eq(g.u.guild.user_id, 7);
+    ck_assert_int_eq(parse_in_place("{\"t\":\"GUILD_MEMBER_REMOVE\",\"s\":4,\"op\":0,\"d\":{"
+                                    "\"guild_id\":\"41\",\"user\":{\"id\":\"7\"}}}",
+                                    &g),
+                     GW_OK);
+    ck_assert_uint_eq(g.u.guild.user_id, 7);
+    ck_assert_int_eq(
+        parse_in_place("{\"t\":\"GUILD_MEMBERS_CHUNK\",\"s\":5,\"op\":0,\"d\":{"
+                       "\"guild_id\":\"41\",\"members\":[{\"user\":{\"id\":\"8\"}},"
+                       "{\"user\":{\"id\":\"9\"}}],\"chunk_index\":0,\"chunk_count\":1}}",
+                       &g),
+        GW_OK);
+    ck_assert_uint_eq(g.u.guild.guild_id, 41);
+    ck_assert_int_eq(member_ids(&g, ids, 4), 2);
+    ck_assert_uint_eq(ids[1], 9);
+    ck_assert_int_eq(
+        parse_in_place("{\"t\":\"GUILD_EMOJIS_UPDATE\",\"s\":6,\"op\":0,\"d\":{"
+                       "\"guild_id\":\"41\",\"emojis\":[{\"id\":\"1\"},{\"id\":\"2\"}]}}",
+                       &g),
+        GW_OK);
+    ck_assert_int_eq(g.u.guild.emojis, 2);
+    ck_assert_int_eq(g.u.guild.stickers, -1);
+    ck_assert_int_eq(parse_in_place("{\"t\":\"GUILD_STICKERS_UPDATE\",\"s\":7,\"op\":0,\"d\":{"
+                                    "\"guild_id\":\"41\",\"stickers\":[]}}",
+                                    &g),
+                     GW_OK);
+    ck_assert_int_eq(g.u.guild.stickers, 0);
+    ck_assert_int_eq(g.u.guild.emojis, -1);
+}
+END_TEST
+
+START_TEST(dm_channels_voice_states_and_ready_dms_are_read)
+{
+    struct ev_gw g;
+
+    ck_assert_int_eq(
+        parse_in_place("{\"t\":\"CHANNEL_CREATE\",\"s\":3,\"op\":0,\"d\":{\"id\":\"55\","
+                       "\"type\":1,\"recipients\":[{\"id\":\"7\"}]}}",
+                       &g),
+        GW_OK);
+    ck_assert_uint_eq(g.u.channel.id, 55);
+    ck_assert_int_eq(g.u.channel.type, 1);
+    ck_assert_int_eq(parse_in_place("{\"t\":\"VOICE_STATE_UPDATE\",\"s\":4,\"op\":0,\"d\":{"
+                                    "\"guild_id\":\"41\",\"channel_id\":\"77\",\"user_id\":\"5\","
+                                    "\"session_id\":\"abc\"}}",
+                                    &g),
+                     GW_OK);
+    ck_assert_uint_eq(g.u.voice.user_id, 5);
+    ck_assert_uint_eq(g.u.voice.guild_id, 41);
+    ck_assert_uint_eq(g.u.voice.channel_id, 77);
+    ck_assert_int_eq(parse_in_place("{\"t\":\"VOICE_STATE_UPDATE\",\"s\":5,\"op\":0,\"d\":{"
+                                    "\"guild_id\":\"41\",\"channel_id\":null,\"user_id\":\"5\"}}",
+                                    &g),
+                     GW_OK);
+    ck_assert_uint_eq(g.u.voice.channel_id, 0);
+    ck_assert_int_eq(
+        parse_in_place("{\"t\":\"READY\",\"s\":1,\"op\":0,\"d\":{\"user\":{\"id\":\"5\"},"
+                       "\"private_channels\":[{\"id\":\"1\"},{\"id\":\"2\"}],"
+                       "\"guilds\":[{\"id\":\"41\"}]}}",
+                       &g),
+        GW_OK);
+    ck_assert_uint_eq(g.u.ready.private_channels, 2);
+    ck_assert_int_eq(g.u.ready.guild_count, 1);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("gw");
@@ -186,6 +315,9 @@ int main(void)
     tcase_add_test(tc, interaction_names_are_qualified_and_tokens_hashed);
     tcase_add_test(tc, message_content_is_kept_only_for_prefix_candidates);
     tcase_add_test(tc, content_cut_inside_a_character_still_fills_the_head);
+    tcase_add_test(tc, guild_create_counts_caches_and_yields_member_ids_only);
+    tcase_add_test(tc, member_and_cache_updates_name_their_guild);
+    tcase_add_test(tc, dm_channels_voice_states_and_ready_dms_are_read);
     suite_add_tcase(s, tc);
     return check_run_suite(s);
 }

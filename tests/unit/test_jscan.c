@@ -137,6 +137,27 @@ static const struct payload corpus[] = {
      "{\"d\":{\"content\":\"?help\",\"author\":{\"id\":\"80351110224678912\",\"bot\":null},"
      "\"id\":\"1234567890123456792\",\"channel_id\":\"81384788765712390\"},\"op\":0,\"s\":12,"
      "\"t\":\"MESSAGE_CREATE\"}"},
+    {"GUILD_CREATE (caches: members, presences, emojis, stickers)", EV_DIR_IN,
+     "{\"t\":\"GUILD_CREATE\",\"s\":20,\"op\":0,\"d\":{\"id\":\"81384788765712384\","
+     "\"emojis\":[{\"id\":\"1\",\"name\":\"a\",\"roles\":[]},{\"id\":\"2\",\"name\":\"]\"}],"
+     "\"members\":[{\"user\":{\"id\":\"80351110224678912\",\"username\":\"n\"}},{\"user\":{"
+     "\"id\":\"80351110224678913\"},\"nick\":\"\\\"id\\\"\"}],\"presences\":[{\"user\":{\"id\":"
+     "\"80351110224678912\"},\"status\":\"online\"}],\"stickers\":[],\"unavailable\":false,"
+     "\"voice_states\":[]}}"},
+    {"GUILD_MEMBER_ADD", EV_DIR_IN,
+     "{\"t\":\"GUILD_MEMBER_ADD\",\"s\":21,\"op\":0,\"d\":{\"roles\":[],\"user\":{\"id\":"
+     "\"80351110224678914\",\"username\":\"z\"},\"guild_id\":\"81384788765712384\","
+     "\"joined_at\":\"2024-05-01T12:00:00.000000+00:00\"}}"},
+    {"GUILD_EMOJIS_UPDATE", EV_DIR_IN,
+     "{\"t\":\"GUILD_EMOJIS_UPDATE\",\"s\":22,\"op\":0,\"d\":{\"guild_id\":"
+     "\"81384788765712384\",\"emojis\":[{\"id\":\"3\"}]}}"},
+    {"CHANNEL_CREATE (DM)", EV_DIR_IN,
+     "{\"t\":\"CHANNEL_CREATE\",\"s\":23,\"op\":0,\"d\":{\"id\":\"81384788765712399\",\"type\":1,"
+     "\"recipients\":[{\"id\":\"80351110224678912\"}]}}"},
+    {"VOICE_STATE_UPDATE (left)", EV_DIR_IN,
+     "{\"t\":\"VOICE_STATE_UPDATE\",\"s\":24,\"op\":0,\"d\":{\"member\":{\"user\":{\"id\":\"5\"}},"
+     "\"user_id\":\"1098765432109876543\",\"channel_id\":null,\"guild_id\":"
+     "\"81384788765712384\"}}"},
     {"CHANNEL_UPDATE (not read)", EV_DIR_IN,
      "{\"t\":\"CHANNEL_UPDATE\",\"s\":13,\"op\":0,\"d\":{\"id\":\"81384788765712385\","
      "\"name\":\"general\",\"type\":0}}"},

@@ -93,6 +93,37 @@ START_TEST(argus_catalogue_names_are_fixed_points)
 }
 END_TEST
 
+/* Issue 13's metrics keep argus-dpy's names (and the warnings theirs). */
+START_TEST(issue_13_names_are_fixed_points)
+{
+    static const struct name_case cases[] = {
+        {"discord_shard_ws_ratelimited", "", PROM_NAME_GAUGE, "discord_shard_ws_ratelimited"},
+        {"discord_event_loop_lag_seconds", "s", PROM_NAME_GAUGE, "discord_event_loop_lag_seconds"},
+        {"discord_cached_users", "{user}", PROM_NAME_GAUGE, "discord_cached_users"},
+        {"discord_emojis", "{emoji}", PROM_NAME_GAUGE, "discord_emojis"},
+        {"discord_stickers", "{sticker}", PROM_NAME_GAUGE, "discord_stickers"},
+        {"discord_private_channels", "{channel}", PROM_NAME_GAUGE, "discord_private_channels"},
+        {"discord_voice_clients", "{connection}", PROM_NAME_GAUGE, "discord_voice_clients"},
+        {"discord_ratelimit_headroom", "", PROM_NAME_GAUGE, "discord_ratelimit_headroom"},
+        {"discord_invalid_requests", "{response}", PROM_NAME_GAUGE, "discord_invalid_requests"},
+        {"discord_gateway_session_starts_remaining", "{session}", PROM_NAME_GAUGE,
+         "discord_gateway_session_starts_remaining"},
+        {"discord_gateway_session_starts_total", "{session}", PROM_NAME_GAUGE,
+         "discord_gateway_session_starts_total"},
+        {"discord_gateway_shards_recommended", "{shard}", PROM_NAME_GAUGE,
+         "discord_gateway_shards_recommended"},
+        {"argus_state_dropped_total", "{id}", PROM_NAME_MONOTONIC_COUNTER,
+         "argus_state_dropped_total"},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        char out[256];
+        ck_assert_int_gt(
+            prom_name_metric(cases[i].name, cases[i].unit, cases[i].type, out, sizeof(out)), 0);
+        ck_assert_str_eq(out, cases[i].want);
+    }
+}
+END_TEST
+
 START_TEST(metric_name_reports_a_short_buffer)
 {
     char out[16];
@@ -151,6 +182,7 @@ static Suite *prom_name_suite(void)
 
     tcase_add_test(tc, metric_names_follow_otlptranslator);
     tcase_add_test(tc, argus_catalogue_names_are_fixed_points);
+    tcase_add_test(tc, issue_13_names_are_fixed_points);
     tcase_add_test(tc, metric_name_reports_a_short_buffer);
     tcase_add_test(tc, unit_names_follow_otlptranslator);
     tcase_add_test(tc, label_names_follow_otlptranslator);

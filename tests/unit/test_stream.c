@@ -965,6 +965,78 @@ START_TEST(a_growing_interaction_buffer_leaves_no_token_behind)
 }
 END_TEST
 
+/* GET /gateway/bot's budget, X-RateLimit-Limit, a Cloudflare 429 (HTML, no
+ * rate-limit headers), and a voice gateway that is counted, never decoded:
+ * the same at every split. */
+START_TEST(gateway_bot_limits_cloudflare_and_voice)
+{
+    struct session s;
+    struct log whole;
+
+    memset(&s, 0, sizeof(s));
+    fx_puts(&add_seg(&s, 1, RING_OPEN, 0)->bytes, "discord.com");
+    add_text(&s, 1, RING_DIR_WRITE,
+             "GET /api/v10/gateway/bot HTTP/1.1\r\nHost: discord.com\r\n\r\n");
+    static const char body[] =
+        "{\"url\":\"wss://gateway.discord.gg\",\"shards\":2,\"session_start_limit\":"
+        "{\"total\":1000,\"remaining\":987,\"reset_after\":14400000,\"max_concurrency\":1}}";
+    char resp[512];
+    snprintf(resp, sizeof(resp),
+             "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: %zu\r\n"
+             "X-RateLimit-Limit: 5\r\nX-RateLimit-Remaining: 0\r\n\r\n%s",
+             strlen(body), body);
+    add_text(&s, 1, RING_DIR_READ, resp);
+    add_text(&s, 1, RING_DIR_WRITE, "GET /api/v10/users/@me HTTP/1.1\r\nHost: discord.com\r\n\r\n");
+    add_text(&s, 1, RING_DIR_READ,
+             "HTTP/1.1 429 Too Many Requests\r\nContent-Type: text/html\r\nContent-Length: 6\r\n"
+             "\r\n<html>");
+    fx_puts(&add_seg(&s, 2, RING_OPEN, 0)->bytes, "c-iad05-abcd.discord.media");
+    add_text(&s, 2, RING_DIR_WRITE,
+             "GET /?v=4 HTTP/1.1\r\nHost: c-iad05-abcd.discord.media\r\n"
+             "Upgrade: websocket\r\nConnection: Upgrade\r\n\r\n");
+    add_text(&s, 2, RING_DIR_READ,
+             "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n"
+             "Connection: Upgrade\r\n\r\n\x81\x05{\"op\"");
+    add_seg(&s, 2, RING_CLOSE, 0);
+    run(&s, 0, -1, &whole);
+    int rest = 0, voice_kind = 0, voice_other = 0;
+    for (int i = 0; i < whole.n; i++) {
+        const struct argus_event *ev = &whole.events[i];
+        if (ev->conn_id == 2) {
+            if (ev->kind == EV_CONN_KIND && ev->conn_kind == CONN_KIND_VOICE)
+                voice_kind++;
+            else if (ev->kind != EV_CONN_OPEN && ev->kind != EV_CONN_CLOSE)
+                voice_other++;
+            continue;
+        }
+        if (ev->kind != EV_REST)
+            continue;
+        const struct ev_rest *r = &ev->u.rest;
+        if (rest++ == 0) {
+            ck_assert_str_eq(r->route, "/gateway/bot");
+            ck_assert_int_eq(r->shards_recommended, 2);
+            ck_assert_int_eq(r->session_starts_total, 1000);
+            ck_assert_int_eq(r->session_starts_remaining, 987);
+            ck_assert(r->has_limit && r->limit == 5);
+            ck_assert(r->has_remaining && r->remaining == 0);
+            ck_assert(!r->body_foreign);
+        } else {
+            ck_assert_int_eq(r->status, 429);
+            ck_assert(r->body_foreign);
+            ck_assert(!r->has_remaining && !r->has_limit);
+            ck_assert_int_eq(r->session_starts_remaining, -1);
+        }
+    }
+    ck_assert_int_eq(rest, 2);
+    ck_assert_int_eq(voice_kind, 1);
+    ck_assert_int_eq(voice_other, 0);
+    fx_free(&whole.text);
+    check_all_splits(&s, &whole);
+    fx_free(&whole.text);
+    session_free(&s);
+}
+END_TEST
+
 static Suite *stream_suite(void)
 {
     Suite *s = suite_create("stream");
@@ -989,6 +1061,7 @@ static Suite *stream_suite(void)
     tcase_add_test(tc, a_malformed_request_head_is_wiped);
     tcase_add_test(tc, an_identify_cut_by_close_is_wiped);
     tcase_add_test(tc, a_growing_interaction_buffer_leaves_no_token_behind);
+    tcase_add_test(tc, gateway_bot_limits_cloudflare_and_voice);
     suite_add_tcase(s, tc);
     return s;
 }

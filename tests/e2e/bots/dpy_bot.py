@@ -10,6 +10,7 @@ import asyncio
 import logging
 import os
 import signal
+import time
 
 import discord
 from discord import app_commands
@@ -59,6 +60,14 @@ async def slow(interaction: discord.Interaction):
 async def late(interaction: discord.Interaction):
     await asyncio.sleep(4.0)
     await interaction.response.send_message("sorry, I was busy")
+
+
+@bot.tree.command(description="Holds the event loop (a synchronous call)")
+async def block(interaction: discord.Interaction):
+    await interaction.response.send_message("blocking")
+    # The mistake users make: a blocking call inside a coroutine. Nothing
+    # else runs on the loop meanwhile, heartbeats included.
+    time.sleep(float(os.environ.get("BOT_BLOCK_S", "3")))
 
 
 @bot.tree.command(description="Always fails")

@@ -25,6 +25,8 @@ const commands = [
   new SlashCommandBuilder().setName('slow').setDescription('Something that takes a while'),
   new SlashCommandBuilder().setName('late').setDescription('Answers too late'),
   new SlashCommandBuilder().setName('boom').setDescription('Always fails'),
+  new SlashCommandBuilder().setName('block')
+    .setDescription('Holds the event loop (a synchronous call)'),
   new SlashCommandBuilder().setName('menu').setDescription('Show a button'),
   new SlashCommandBuilder().setName('feedback').setDescription('Tell us what you think'),
   new SlashCommandBuilder().setName('color').setDescription('Pick a colour')
@@ -46,6 +48,13 @@ const handlers = {
   async late(interaction) {
     await sleep(4000);
     await interaction.reply('sorry, I was busy');
+  },
+  async block(interaction) {
+    await interaction.reply('blocking');
+    // The mistake users make: synchronous work on the event loop. Nothing
+    // else runs meanwhile, heartbeats included.
+    const until = Date.now() + 1000 * Number(process.env.BOT_BLOCK_S || '3');
+    while (Date.now() < until) { /* busy */ }
   },
   async boom() {
     throw new Error('boom');
