@@ -30,6 +30,9 @@ criterion of issue 3:
                          is mapped; with it the core is
     gzip             bodies with OTEL_EXPORTER_OTLP_COMPRESSION=gzip decode
     retry_503        a 503 then 200 receiver still gets the batch
+    retry_after_hold (issue 14) a collector answering 429 with Retry-After: 3600
+                     gets one request per signal in 2.5 s of 100 ms intervals,
+                     not one per interval, and Argus says so in one line
     grpc             OTEL_EXPORTER_OTLP_PROTOCOL=grpc: one clear line, nothing sent
     health           a dropped batch (400, not retried) shows as
                      argus_subsystem_up{subsystem="exporter"} = 0 and
@@ -440,6 +443,26 @@ def case_retry_503(preload, receiver_py, tmp):
         log = f.read().split("\n")
     check(log[0].startswith("metrics 0 503"), "first answer was not 503: %r" % log)
     check(len(r.requests()) >= 1, "no batch arrived after the 503")
+
+
+def case_retry_after_hold(preload, receiver_py, tmp):
+    r = Receiver(receiver_py, tmp, mode="throttle429")
+    try:
+        p, _ = timed_run(["sleep", "2.5"],
+                         env_for(preload, r.port, OTEL_METRIC_EXPORT_INTERVAL=100,
+                                 ARGUS_SHUTDOWN_TIMEOUT_MS=500), 5)
+    finally:
+        r.stop()
+    with open(os.path.join(tmp, "requests.log")) as f:
+        log = [line.split() for line in f if line.strip()]
+    metrics = [x for x in log if x[0] == "metrics"]
+    # Without the hold: about 25 requests, one per interval, and the final one.
+    check(len(metrics) == 1 and metrics[0][2] == "429",
+          "expected one metrics request, then silence: %r" % log)
+    lines = argus_lines(p.stderr)
+    said = [line for line in lines if "Retry-After" in line]
+    check(len(said) == 1 and "3600 s" in said[0] and "throttled" in said[0],
+          "expected one line about the hold: %r" % lines)
 
 
 def case_grpc(preload, receiver_py, tmp):
