@@ -26,6 +26,10 @@ criterion of issue 3:
     own_handler      (4) a program's own SIGTERM handler (installed after
                          Argus) is the only one that runs
     own_handler_before (4) the same for a handler set before Argus starts
+    handler_during_flush (issue 14) a handler the program installs while Argus
+                     flushes after a SIGTERM (a collector that never answers
+                     makes the flush last ARGUS_SHUTDOWN_TIMEOUT_MS) still gets
+                     that SIGTERM: it is never swallowed
     dormant          (6) without ARGUS_EAGER no core and none of its libraries
                          is mapped; with it the core is
     gzip             bodies with OTEL_EXPORTER_OTLP_COMPRESSION=gzip decode
@@ -403,6 +407,36 @@ def case_own_handler_before(preload, receiver_py, tmp):
     finally:
         r.stop()
     check(rc == 7, "exit status %r: the program's own trap did not decide" % rc)
+    check("own handler" in rest, "the program's trap did not run")
+
+
+def case_handler_during_flush(preload, receiver_py, tmp):
+    go = os.path.join(tmp, "install-trap")
+    script = ('echo ready; while [ ! -e %s ]; do sleep 0.02; done; '
+              'trap "echo own handler; exit 7" TERM; echo trapped; '
+              'while :; do sleep 0.02; done' % go)
+    r = Receiver(receiver_py, os.path.join(tmp, "out"), mode="hang")
+    proc = None
+    try:
+        proc = subprocess.Popen(["bash", "-c", script],
+                                env=env_for(preload, r.port, OTEL_METRIC_EXPORT_INTERVAL=60000,
+                                            ARGUS_SHUTDOWN_TIMEOUT_MS=2000),
+                                stdout=subprocess.PIPE, text=True)
+        check(proc.stdout.readline().strip() == "ready", "program did not start")
+        wait_for(lambda: has_thread(proc.pid, "argus-sigterm"), 10, "the SIGTERM hand-off")
+        t0 = time.monotonic()
+        proc.send_signal(signal.SIGTERM)
+        open(go, "w").close()
+        check(proc.stdout.readline().strip() == "trapped", "the trap was not installed")
+        check(time.monotonic() - t0 < 1.5,
+              "the trap came after the flush ended: the window was not hit (loaded machine?)")
+        rc = proc.wait(10)
+        rest = proc.stdout.read()
+    finally:
+        if proc is not None and proc.poll() is None:
+            proc.kill()
+        r.stop()
+    check(rc == 7, "exit status %r: the SIGTERM never reached the program's handler" % rc)
     check("own handler" in rest, "the program's trap did not run")
 
 
