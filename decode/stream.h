@@ -33,7 +33,7 @@
  *     content) are wiped once its event is out. What stays is a compressed
  *     stream's window (zlib-stream keeps the last 32 KiB of inflated text,
  *     zstd-stream its own window): the stream cannot be decoded without it.
- *     It lives as long as the connection.
+ *     It lives as long as the connection and is wiped when freed (zs.h).
  *
  * Threads: the decode thread only. stream_table_create copies what it needs
  * from cfg. stream_table_create returns NULL on allocation failure;

@@ -990,6 +990,50 @@ START_TEST(message_content_is_wiped_once_its_event_is_out)
 }
 END_TEST
 
+/* The decompression window holds the last inflated bytes: zlib and zstd
+ * allocate it through zs.c's wiping allocator, so it is freed wiped, and
+ * (being allocated from Argus' own code) the freed-block check sees it. */
+static void compressed_content_session(struct session *s, bool zstd)
+{
+    const char *msg =
+        "{\"t\":\"MESSAGE_CREATE\",\"s\":1,\"op\":0,\"d\":{\"id\":\"1\","
+        "\"channel_id\":\"2\",\"author\":{\"id\":\"3\"},\"content\":\"hi " CONTENT_SECRET "\"}}";
+    struct fx_buf c = {0};
+
+    memset(s, 0, sizeof(*s));
+    add_text(s, 9, RING_DIR_WRITE,
+             zstd ? "GET /?v=10&encoding=json&compress=zstd-stream HTTP/1.1\r\n"
+                    "Upgrade: websocket\r\n\r\n"
+                  : "GET /?v=10&encoding=json&compress=zlib-stream HTTP/1.1\r\n"
+                    "Upgrade: websocket\r\n\r\n");
+    add_text(s, 9, RING_DIR_READ, "HTTP/1.1 101 Switching Protocols\r\n\r\n");
+    if (zstd) {
+        ZSTD_CCtx *zc = ZSTD_createCCtx();
+        fx_zstd_msg(zc, &c, msg, strlen(msg));
+        ZSTD_freeCCtx(zc);
+    } else {
+        struct fx_deflater d;
+        fx_deflater_init(&d, 15);
+        fx_deflate_msg(&d, &c, msg, strlen(msg));
+        fx_deflater_fini(&d);
+    }
+    fx_ws_frame(&add_seg(s, 9, RING_DATA, RING_DIR_READ)->bytes, 2, 1, 0, 0, c.p, c.len);
+    add_seg(s, 9, RING_CLOSE, 0);
+    fx_free(&c);
+}
+
+START_TEST(a_compressed_streams_window_is_freed_wiped)
+{
+    struct session s;
+
+    for (int zstd = 0; zstd < 2; zstd++) {
+        compressed_content_session(&s, zstd);
+        run_watching_frees(&s, CONTENT_SECRET);
+        session_free(&s);
+    }
+}
+END_TEST
+
 START_TEST(a_growing_interaction_buffer_leaves_no_token_behind)
 {
     struct session s;
@@ -1039,6 +1083,7 @@ static Suite *stream_suite(void)
     tcase_add_test(tc, an_identify_cut_by_close_is_wiped);
     tcase_add_test(tc, a_growing_interaction_buffer_leaves_no_token_behind);
     tcase_add_test(tc, message_content_is_wiped_once_its_event_is_out);
+    tcase_add_test(tc, a_compressed_streams_window_is_freed_wiped);
     suite_add_tcase(s, tc);
     return s;
 }
