@@ -17,6 +17,8 @@
 #include <string.h>
 #include <zstd.h>
 
+#include "zs.h" /* the wiping allocators */
+
 /* RFC 9659 §3: zstd content coding needs at most an 8 MiB window; a larger
  * one is refused rather than allocated. */
 #define HTTP_ZSTD_WINDOW_LOG_MAX 23
@@ -55,6 +57,7 @@ int http_body_init(struct http_body *b, enum http_encoding enc, size_t cap, uint
     switch (enc) {
     case HTTP_ENC_GZIP:
         /* 15 + 16: gzip wrapper only. */
+        zs_wiping_zlib(&b->z);
         if (inflateInit2(&b->z, 15 + 16) != Z_OK) {
             rc = -ENOMEM;
             goto out;
@@ -66,12 +69,12 @@ int http_body_init(struct http_body *b, enum http_encoding enc, size_t cap, uint
          * (RFC 9110 §8.4.1.2) but some servers send raw DEFLATE. */
         break;
     case HTTP_ENC_BR:
-        b->br = BrotliDecoderCreateInstance(NULL, NULL, NULL);
+        b->br = BrotliDecoderCreateInstance(zs_wiping_alloc, zs_wiping_free, NULL);
         if (b->br == NULL)
             rc = -ENOMEM;
         break;
     case HTTP_ENC_ZSTD:
-        b->zstd = ZSTD_createDStream();
+        b->zstd = zs_wiping_zstd_create();
         if (b->zstd == NULL || ZSTD_isError(ZSTD_DCtx_setParameter(b->zstd, ZSTD_d_windowLogMax,
                                                                    HTTP_ZSTD_WINDOW_LOG_MAX)))
             rc = -ENOMEM;
@@ -160,6 +163,7 @@ void http_body_feed(struct http_body *b, const uint8_t *data, size_t len)
              * a window no larger than 32 KiB (RFC 1950 §2.2); raw DEFLATE's
              * first byte has no such rule, but this is the usual sniff. */
             bool zlib = (data[0] & 0x0f) == 8 && (data[0] >> 4) <= 7;
+            zs_wiping_zlib(&b->z);
             if (inflateInit2(&b->z, zlib ? 15 : -15) != Z_OK) {
                 b->failed = true;
                 break;

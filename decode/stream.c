@@ -237,6 +237,7 @@ static void gateway_message(struct stream_table *t, struct stream_conn *c, enum 
     case GW_ETF:
         argus_log_debug("conn %llu: gateway payload is ETF (0x83), which Argus does not decode",
                         (unsigned long long)c->id);
+        wsmsg_wipe(c->ws[dir]);
         abandon(t, c, "gateway", "etf");
         return;
     case GW_MALFORMED:
@@ -245,9 +246,12 @@ static void gateway_message(struct stream_table *t, struct stream_conn *c, enum 
     }
 out:
     /* Outbound payloads carry the bot token (IDENTIFY, RESUME), inbound
-     * ones interaction tokens and content: none outlives its parse. */
-    if (dir == EV_DIR_OUT || strcmp(ev.u.gw.t, "INTERACTION_CREATE") == 0)
-        wsmsg_wipe(c->ws[dir]);
+     * ones interaction tokens and message content: none outlives its parse.
+     * Every message is wiped, whatever its event: the buffer is reused, and
+     * a quiet connection would keep the last MESSAGE_CREATE's content until
+     * the next message (issue 14). The wipe costs a memset of the message,
+     * well under its parse. */
+    wsmsg_wipe(c->ws[dir]);
 }
 
 static void ws_close(struct stream_table *t, struct stream_conn *c, enum ev_dir dir, int code)

@@ -29,7 +29,11 @@
  *     also reported (stage "gateway", reason "malformed") without abandoning
  *     it. The registry counts these as argus_decode_errors_total{stage};
  *   - no token reaches an event (route.h, gw.h), and buffers that held a
- *     request head or an outbound gateway payload are wiped after parsing.
+ *     request head or a gateway payload (either direction: tokens, message
+ *     content) are wiped once its event is out. What stays is a compressed
+ *     stream's window (zlib-stream keeps the last 32 KiB of inflated text,
+ *     zstd-stream its own window): the stream cannot be decoded without it.
+ *     It lives as long as the connection and is wiped when freed (zs.h).
  *
  * Threads: the decode thread only. stream_table_create copies what it needs
  * from cfg. stream_table_create returns NULL on allocation failure;

@@ -22,7 +22,8 @@
  * Shape (style.md, "Streaming decoders"): wsmsg_feed() in a loop until it
  * has consumed its input, acting on each status. A message
  * (WSMSG_MESSAGE) stays readable until the next wsmsg_feed(), which starts
- * the next one; wsmsg_wipe() clears one that held a secret. Unmasked
+ * the next one; wsmsg_wipe() clears it, which stream.c does for every
+ * message once its event is out (a token, message content). Unmasked
  * payload passes through a stack buffer that is wiped after each frame.
  *
  * Threads: the decode thread; no shared state. wsmsg_create() returns NULL

@@ -11,10 +11,70 @@
 #include "zs.h"
 
 #include <errno.h>
+#include <stdlib.h>
 #include <string.h>
+/* For ZSTD_createDStream_advanced and ZSTD_customMem, stable since zstd
+ * 1.3 and exported by the shared library. */
+#define ZSTD_STATIC_LINKING_ONLY
 #include <zstd.h>
 
 static const uint8_t zs_flush_marker[4] = {0x00, 0x00, 0xff, 0xff};
+
+/* Each block carries its size in front, so the free can wipe it whole;
+ * ZS_WIPING_HEAD keeps the caller's part aligned as malloc's is. */
+#define ZS_WIPING_HEAD 16
+
+void *zs_wiping_alloc(void *opaque, size_t size)
+{
+    uint8_t *p = NULL;
+
+    (void)opaque;
+    if (size <= SIZE_MAX - ZS_WIPING_HEAD)
+        p = malloc(ZS_WIPING_HEAD + size);
+    if (p == NULL)
+        return NULL;
+    memcpy(p, &size, sizeof(size));
+    return p + ZS_WIPING_HEAD;
+}
+
+void zs_wiping_free(void *opaque, void *ptr)
+{
+    uint8_t *p = ptr;
+    size_t size;
+
+    (void)opaque;
+    if (p == NULL)
+        return;
+    p -= ZS_WIPING_HEAD;
+    memcpy(&size, p, sizeof(size));
+    explicit_bzero(p, ZS_WIPING_HEAD + size);
+    free(p);
+}
+
+static voidpf zs_zlib_alloc(voidpf opaque, uInt items, uInt size)
+{
+    if (size != 0 && items > SIZE_MAX / size)
+        return Z_NULL;
+    return zs_wiping_alloc(opaque, (size_t)items * size);
+}
+
+static void zs_zlib_free(voidpf opaque, voidpf p)
+{
+    zs_wiping_free(opaque, p);
+}
+
+void zs_wiping_zlib(z_stream *z)
+{
+    z->zalloc = zs_zlib_alloc;
+    z->zfree = zs_zlib_free;
+    z->opaque = Z_NULL;
+}
+
+void *zs_wiping_zstd_create(void)
+{
+    ZSTD_customMem mem = {zs_wiping_alloc, zs_wiping_free, NULL};
+    return ZSTD_createDStream_advanced(mem);
+}
 
 int zs_init(struct zs *s, enum zs_mode mode, bool no_context_takeover)
 {
@@ -30,6 +90,7 @@ int zs_init(struct zs *s, enum zs_mode mode, bool no_context_takeover)
         /* zlib-stream is inflated raw after its 2-byte header (see
          * zlib_stream_header): the stream never ends, so its Adler-32 would
          * never be checked, and computing it was 16% of decode time. */
+        zs_wiping_zlib(&s->z);
         if (inflateInit2(&s->z, mode == ZS_ZLIB_MESSAGE ? 15 : -15) != Z_OK) {
             rc = -ENOMEM;
             goto out;
@@ -37,7 +98,7 @@ int zs_init(struct zs *s, enum zs_mode mode, bool no_context_takeover)
         s->z_ready = true;
         break;
     case ZS_ZSTD_STREAM:
-        s->zstd = ZSTD_createDStream();
+        s->zstd = zs_wiping_zstd_create();
         if (s->zstd == NULL) {
             rc = -ENOMEM;
             goto out;

@@ -54,6 +54,19 @@ enum zs_status {
 /* Returns 0 to continue, non-zero to stop. */
 typedef int (*zs_sink_fn)(void *arg, const uint8_t *data, size_t len);
 
+/* Memory for decompression contexts that is wiped when freed: a context's
+ * window holds the last inflated bytes (message content, tokens), and zlib,
+ * zstd and brotli free theirs as is (issue 14, secrets at rest). Any thread.
+ * zs_wiping_alloc returns NULL on failure; zs_wiping_free accepts NULL. The
+ * signature is zstd's and brotli's allocator pair (opaque unused). */
+void *zs_wiping_alloc(void *opaque, size_t size);
+void zs_wiping_free(void *opaque, void *p);
+/* Before inflateInit2(z, ...): its allocations go through the pair above. */
+void zs_wiping_zlib(z_stream *z);
+/* A ZSTD_DStream allocated through the pair above (ZSTD_freeDStream frees
+ * it); NULL on failure. */
+void *zs_wiping_zstd_create(void);
+
 struct zs {
     enum zs_mode mode;
     bool no_context_takeover; /* ZS_PMD only */

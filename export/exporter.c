@@ -161,7 +161,14 @@ static void say_failing(struct pipeline *p, const struct send_outcome *o, const 
     const char *var =
         metrics ? "OTEL_EXPORTER_OTLP_METRICS_ENDPOINT" : "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT";
 
-    if (o->http_status != 0)
+    if (o->hold_ms > 0)
+        argus_log_once(&p->said_failing, ARGUS_LOG_WARN,
+                       "the collector asked Argus to wait %llu s before sending %s again "
+                       "(HTTP %ld with Retry-After); until then no %s are sent, and each batch "
+                       "that falls due is dropped and counted in argus_export_failures_total"
+                       "{reason=\"throttled\"}",
+                       (unsigned long long)((o->hold_ms + 999) / 1000), what, o->http_status, what);
+    else if (o->http_status != 0)
         argus_log_once(&p->said_failing, ARGUS_LOG_WARN,
                        "cannot export %s: the collector answered HTTP %ld (%s); %s; check that "
                        "OTEL_EXPORTER_OTLP_ENDPOINT (or %s) names an OTLP/HTTP receiver and that "

@@ -13,7 +13,12 @@
  *
  * Retry-After is capped by the remaining budget (if the server asks for more
  * than we have, the export ends now: with cumulative metrics the next
- * interval carries the totals anyway, see otlp-notes.md §1).
+ * interval carries the totals anyway, see otlp-notes.md §1), and the rest of
+ * the wait becomes a hold on the sender: later exports send nothing until it
+ * ends. Rejected: holding the batch for the hold's end. A metrics batch is
+ * superseded by the next collection (cumulative), a span batch would pin
+ * the span queue's memory for up to an hour, and a collector that sheds load
+ * is better served by fresh data when it asks again.
  */
 #include "send.h"
 
@@ -47,6 +52,7 @@ struct sender {
     struct curl_slist *headers;
     _Atomic uint64_t cut_at_ns; /* UINT64_MAX: no cut */
     uint64_t deadline_ns;       /* of the export in progress */
+    uint64_t hold_until_ns;     /* Retry-After: no request before this (0: none) */
 
     /* Per attempt. */
     char retry_after[64];
@@ -421,6 +427,14 @@ void send_export(struct sender *s, const uint8_t *body, size_t len, uint64_t dea
     size_t gz_len = 0;
     memset(out, 0, sizeof(*out));
     s->deadline_ns = deadline_ns;
+    uint64_t now = send_now_ns();
+    if (now < s->hold_until_ns) {
+        out->result = SEND_THROTTLED;
+        out->reason = "throttled";
+        out->hold_ms = (s->hold_until_ns - now) / 1000000ull + 1;
+        goto out;
+    }
+    s->hold_until_ns = 0;
     if (max_attempts == 0 || max_attempts > SEND_MAX_ATTEMPTS)
         max_attempts = SEND_MAX_ATTEMPTS;
     if (s->sig->gzip) {
@@ -465,13 +479,21 @@ void send_export(struct sender *s, const uint8_t *body, size_t len, uint64_t dea
         else
             out->reason = "unreachable";
         out->detail = s->error[0] != '\0' ? s->error : curl_easy_strerror(code);
-        if (out->attempts >= max_attempts || code_is_tls(code))
-            goto out;
         uint64_t delay = (uint64_t)(backoff_ms * jitter());
         uint64_t server_delay;
-        if (code == CURLE_OK && s->retry_after[0] != '\0' &&
-            send_parse_retry_after(s->retry_after, (int64_t)time(NULL), &server_delay) == 0)
-            delay = server_delay;
+        bool asked =
+            code == CURLE_OK && s->retry_after[0] != '\0' &&
+            send_parse_retry_after(s->retry_after, (int64_t)time(NULL), &server_delay) == 0;
+        if (asked) {
+            delay = server_delay < SEND_HOLD_MAX_MS ? server_delay : SEND_HOLD_MAX_MS;
+            s->hold_until_ns = send_now_ns() + delay * 1000000ull;
+        }
+        if (out->attempts >= max_attempts || code_is_tls(code) ||
+            (asked && send_now_ns() + delay * 1000000ull >= effective_deadline(s))) {
+            if (asked)
+                out->hold_ms = delay;
+            goto out;
+        }
         if (!backoff_sleep(s, delay)) {
             if (send_now_ns() >= atomic_load(&s->cut_at_ns)) {
                 out->result = SEND_CUT;

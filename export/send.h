@@ -14,8 +14,14 @@
  * SEND_BACKOFF_MAX_MS, each delay multiplied by a uniform jitter in [0.8, 1.2]); a Retry-After
  * header (seconds or HTTP-date) replaces the computed delay. Everything stays within the deadline
  * given to send_export(): a delay that would pass it ends the export instead. Other 4xx/5xx drop
- * the batch (no retry). A 200 carrying a partial_success is a success; its message is logged once
- * per sender.
+ * the batch (no retry).
+ *
+ * Retry-After holds across exports (issue 14: a 429 with Retry-After: 3600
+ * got one POST every interval): until the instant the collector named (at
+ * most SEND_HOLD_MAX_MS ahead), send_export() sends nothing and returns
+ * SEND_THROTTLED at once, the final export at exit included. The batch is
+ * the caller's to drop and count. A 200 carrying a partial_success is a success; its message is
+ * logged once per sender.
  *
  * Cutting: send_cut() (any thread, e.g. the exit path) moves the deadline to
  * a given instant and wakes the sender at once: a transfer in flight or a
@@ -39,19 +45,21 @@ struct sender;
 #define SEND_BACKOFF_INITIAL_MS 500u
 #define SEND_BACKOFF_MAX_MS 5000u
 #define SEND_MAX_ATTEMPTS 5u
+#define SEND_HOLD_MAX_MS (3600u * 1000u) /* the longest Retry-After honoured */
 
 enum send_result {
-    SEND_OK = 0,  /* accepted (possibly partially: see rejected) */
-    SEND_DROPPED, /* permanent refusal (4xx other than 429, other 5xx): not retried */
-    SEND_FAILED,  /* retryable failures until the deadline or attempt limit */
-    SEND_CUT,     /* cut by send_cut() */
+    SEND_OK = 0,    /* accepted (possibly partially: see rejected) */
+    SEND_DROPPED,   /* permanent refusal (4xx other than 429, other 5xx): not retried */
+    SEND_FAILED,    /* retryable failures until the deadline or attempt limit */
+    SEND_CUT,       /* cut by send_cut() */
+    SEND_THROTTLED, /* not sent: a Retry-After still holds (see hold_ms) */
 };
 
 struct send_outcome {
     enum send_result result;
     const char *reason; /* static label for argus_export_failures_total, NULL on OK:
                            "unreachable", "tls", "timeout", "http_429", "http_5xx",
-                           "http_4xx", "cut", "internal"; the exporter adds
+                           "http_4xx", "cut", "throttled", "internal"; the exporter adds
                            "too_large" for a batch over OTLP_MAX_BODY */
     const char *detail; /* libcurl's words for a failure without a response
                            (e.g. "SSL certificate problem: self-signed
@@ -60,6 +68,8 @@ struct send_outcome {
     long http_status;   /* last HTTP status, 0 if none */
     unsigned attempts;
     int64_t rejected; /* partial_success rejected points/spans */
+    uint64_t hold_ms; /* > 0: the collector asked for no request during the next hold_ms
+                         (Retry-After beyond this export's budget, or still holding) */
 };
 
 /* sig is borrowed for the sender's life (it lives in the config). Returns

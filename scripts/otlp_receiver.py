@@ -3,7 +3,7 @@
 
 Usage:
     otlp_receiver.py --port 4318 [--host 127.0.0.1] --out DIR
-                     [--mode ok|fail503then200|fail400then200|flap400|hang|reject400]
+                     [--mode ok|fail503then200|fail400then200|flap400|hang|reject400|throttle429]
                      [--tls-cert CERT.pem --tls-key KEY.pem]
 
 Accepts POST /v1/metrics and POST /v1/traces (bodies may be gzip'd, with
@@ -26,6 +26,8 @@ Modes:
                      200 to the even ones: an outage, a recovery, again
     hang             accept the connection, read the request, never answer
     reject400        answer 400 with a google.rpc.Status body
+    throttle429      answer every request 429 with Retry-After: 3600 (a collector
+                     shedding load for an hour)
 
 Why a hand-written decoder rather than python3-protobuf with generated
 classes: the decoder below names each field by its number from the official
@@ -379,6 +381,11 @@ class Handler(BaseHTTPRequestHandler):
             self._reply(400, encode_status(3, "rejected (odd request) by test receiver"))
             self._log(signal_name, 0, 400)
             return
+        if st.mode == "throttle429":
+            self._reply(429, encode_status(8, "throttled by test receiver"),
+                        [("Retry-After", "3600")])
+            self._log(signal_name, 0, 429)
+            return
         if st.mode == "reject400":
             self._reply(400, encode_status(3, "rejected by test receiver"))
             self._log(signal_name, 0, 400)
@@ -423,7 +430,7 @@ def main():
     ap.add_argument("--host", default="127.0.0.1")
     ap.add_argument("--out", required=True)
     ap.add_argument("--mode", default="ok", choices=["ok", "fail503then200", "fail400then200", "flap400",
-                                              "hang", "reject400"])
+                                              "hang", "reject400", "throttle429"])
     ap.add_argument("--tls-cert")
     ap.add_argument("--tls-key")
     args = ap.parse_args()

@@ -26,10 +26,17 @@ criterion of issue 3:
     own_handler      (4) a program's own SIGTERM handler (installed after
                          Argus) is the only one that runs
     own_handler_before (4) the same for a handler set before Argus starts
+    handler_during_flush (issue 14) a handler the program installs while Argus
+                     flushes after a SIGTERM (a collector that never answers
+                     makes the flush last ARGUS_SHUTDOWN_TIMEOUT_MS) still gets
+                     that SIGTERM: it is never swallowed
     dormant          (6) without ARGUS_EAGER no core and none of its libraries
                          is mapped; with it the core is
     gzip             bodies with OTEL_EXPORTER_OTLP_COMPRESSION=gzip decode
     retry_503        a 503 then 200 receiver still gets the batch
+    retry_after_hold (issue 14) a collector answering 429 with Retry-After: 3600
+                     gets one request per signal in 2.5 s of 100 ms intervals,
+                     not one per interval, and Argus says so in one line
     grpc             OTEL_EXPORTER_OTLP_PROTOCOL=grpc: one clear line, nothing sent
     health           a dropped batch (400, not retried) shows as
                      argus_subsystem_up{subsystem="exporter"} = 0 and
@@ -403,6 +410,36 @@ def case_own_handler_before(preload, receiver_py, tmp):
     check("own handler" in rest, "the program's trap did not run")
 
 
+def case_handler_during_flush(preload, receiver_py, tmp):
+    go = os.path.join(tmp, "install-trap")
+    script = ('echo ready; while [ ! -e %s ]; do sleep 0.02; done; '
+              'trap "echo own handler; exit 7" TERM; echo trapped; '
+              'while :; do sleep 0.02; done' % go)
+    r = Receiver(receiver_py, os.path.join(tmp, "out"), mode="hang")
+    proc = None
+    try:
+        proc = subprocess.Popen(["bash", "-c", script],
+                                env=env_for(preload, r.port, OTEL_METRIC_EXPORT_INTERVAL=60000,
+                                            ARGUS_SHUTDOWN_TIMEOUT_MS=2000),
+                                stdout=subprocess.PIPE, text=True)
+        check(proc.stdout.readline().strip() == "ready", "program did not start")
+        wait_for(lambda: has_thread(proc.pid, "argus-sigterm"), 10, "the SIGTERM hand-off")
+        t0 = time.monotonic()
+        proc.send_signal(signal.SIGTERM)
+        open(go, "w").close()
+        check(proc.stdout.readline().strip() == "trapped", "the trap was not installed")
+        check(time.monotonic() - t0 < 1.5,
+              "the trap came after the flush ended: the window was not hit (loaded machine?)")
+        rc = proc.wait(10)
+        rest = proc.stdout.read()
+    finally:
+        if proc is not None and proc.poll() is None:
+            proc.kill()
+        r.stop()
+    check(rc == 7, "exit status %r: the SIGTERM never reached the program's handler" % rc)
+    check("own handler" in rest, "the program's trap did not run")
+
+
 def case_dormant(preload, receiver_py, tmp):
     env = env_for(preload, free_port())
     del env["ARGUS_EAGER"]
@@ -440,6 +477,26 @@ def case_retry_503(preload, receiver_py, tmp):
         log = f.read().split("\n")
     check(log[0].startswith("metrics 0 503"), "first answer was not 503: %r" % log)
     check(len(r.requests()) >= 1, "no batch arrived after the 503")
+
+
+def case_retry_after_hold(preload, receiver_py, tmp):
+    r = Receiver(receiver_py, tmp, mode="throttle429")
+    try:
+        p, _ = timed_run(["sleep", "2.5"],
+                         env_for(preload, r.port, OTEL_METRIC_EXPORT_INTERVAL=100,
+                                 ARGUS_SHUTDOWN_TIMEOUT_MS=500), 5)
+    finally:
+        r.stop()
+    with open(os.path.join(tmp, "requests.log")) as f:
+        log = [line.split() for line in f if line.strip()]
+    metrics = [x for x in log if x[0] == "metrics"]
+    # Without the hold: about 25 requests, one per interval, and the final one.
+    check(len(metrics) == 1 and metrics[0][2] == "429",
+          "expected one metrics request, then silence: %r" % log)
+    lines = argus_lines(p.stderr)
+    said = [line for line in lines if "Retry-After" in line]
+    check(len(said) == 1 and "3600 s" in said[0] and "throttled" in said[0],
+          "expected one line about the hold: %r" % lines)
 
 
 def case_grpc(preload, receiver_py, tmp):

@@ -33,4 +33,11 @@ void alloc_watch_frees(const char *secret);
 /* Freed blocks that held the watched secret since alloc_watch_frees(). */
 int alloc_freed_secret_blocks(void);
 
+/* Blocks allocated since alloc_watch_frees() and not yet freed that hold the
+ * watched secret now: a buffer that is reused rather than freed (invariant
+ * 3: kept no longer than the parse needs). At most ALLOC_LIVE_MAX blocks are
+ * tracked; past that it returns -1, so a test asserting 0 fails. */
+#define ALLOC_LIVE_MAX 4096
+int alloc_live_secret_blocks(void);
+
 #endif

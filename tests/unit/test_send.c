@@ -207,6 +207,72 @@ START_TEST(retry_after_beyond_the_budget_ends_the_export)
 }
 END_TEST
 
+/* Issue 14: a 429 with Retry-After: 3600 got one POST per interval. */
+START_TEST(retry_after_holds_later_exports)
+{
+    struct server s = {
+        .statuses = {429, 200}, .extra_headers = {"Retry-After: 3600\r\n"}, .n_script = 2};
+    server_start(&s);
+    struct argus_otlp_signal sig = signal_for(&s, false, NULL);
+    struct sender *snd = send_create(&sig, OTLP_METRICS);
+    struct send_outcome o;
+    send_export(snd, body, sizeof(body), in_ms(3000), 0, &o);
+    ck_assert_int_eq(o.result, SEND_FAILED);
+    ck_assert_str_eq(o.reason, "http_429");
+    ck_assert_uint_eq(o.hold_ms, 3600u * 1000u);
+    for (int i = 0; i < 3; i++) {
+        send_export(snd, body, sizeof(body), in_ms(3000), 0, &o);
+        ck_assert_int_eq(o.result, SEND_THROTTLED);
+        ck_assert_str_eq(o.reason, "throttled");
+        ck_assert_uint_eq(o.attempts, 0);
+        ck_assert_uint_gt(o.hold_ms, 3590u * 1000u);
+        ck_assert_uint_le(o.hold_ms, 3600u * 1000u);
+    }
+    /* The final export at exit (one attempt) is held too. */
+    send_export(snd, body, sizeof(body), in_ms(300), 1, &o);
+    ck_assert_int_eq(o.result, SEND_THROTTLED);
+    ck_assert_int_eq(atomic_load(&s.requests), 1);
+    send_destroy(snd);
+    server_stop(&s);
+}
+END_TEST
+
+START_TEST(retry_after_beyond_the_hold_cap_is_capped)
+{
+    struct server s = {
+        .statuses = {503}, .extra_headers = {"Retry-After: 86400\r\n"}, .n_script = 1};
+    server_start(&s);
+    struct argus_otlp_signal sig = signal_for(&s, false, NULL);
+    struct sender *snd = send_create(&sig, OTLP_METRICS);
+    struct send_outcome o;
+    send_export(snd, body, sizeof(body), in_ms(3000), 0, &o);
+    ck_assert_int_eq(o.result, SEND_FAILED);
+    ck_assert_uint_eq(o.hold_ms, SEND_HOLD_MAX_MS);
+    send_destroy(snd);
+    server_stop(&s);
+}
+END_TEST
+
+START_TEST(retry_after_within_the_budget_leaves_no_hold)
+{
+    struct server s = {
+        .statuses = {429, 200}, .extra_headers = {"Retry-After: 1\r\n"}, .n_script = 2};
+    server_start(&s);
+    struct argus_otlp_signal sig = signal_for(&s, false, NULL);
+    struct sender *snd = send_create(&sig, OTLP_METRICS);
+    struct send_outcome o;
+    send_export(snd, body, sizeof(body), in_ms(5000), 0, &o);
+    ck_assert_int_eq(o.result, SEND_OK);
+    ck_assert_uint_eq(o.attempts, 2);
+    ck_assert_uint_eq(o.hold_ms, 0);
+    send_export(snd, body, sizeof(body), in_ms(5000), 0, &o);
+    ck_assert_int_eq(o.result, SEND_OK);
+    ck_assert_int_eq(atomic_load(&s.requests), 3);
+    send_destroy(snd);
+    server_stop(&s);
+}
+END_TEST
+
 START_TEST(client_errors_drop_the_batch_without_retry)
 {
     struct server s = {.statuses = {400}, .n_script = 1};
@@ -393,6 +459,9 @@ static Suite *send_suite(void)
     tcase_set_timeout(tc, 30);
     tcase_add_test(tc, retries_503_then_succeeds);
     tcase_add_test(tc, retry_after_beyond_the_budget_ends_the_export);
+    tcase_add_test(tc, retry_after_holds_later_exports);
+    tcase_add_test(tc, retry_after_beyond_the_hold_cap_is_capped);
+    tcase_add_test(tc, retry_after_within_the_budget_leaves_no_hold);
     tcase_add_test(tc, client_errors_drop_the_batch_without_retry);
     tcase_add_test(tc, gzip_body_and_headers_are_sent);
     tcase_add_test(tc, the_longest_header_value_the_config_accepts_is_sent);
