@@ -97,6 +97,7 @@ class Gateway:
         self.truth = sim.truth
         self.sessions = {}            # session id -> Session
         self.shards = {}              # shard id -> current Session
+        self.outage = None            # the running outage's truth record, or None
 
     # ---- dispatching -----------------------------------------------------------
 
@@ -130,6 +131,10 @@ class Gateway:
     # ---- the WebSocket endpoint --------------------------------------------------
 
     async def handle(self, request):
+        if self.outage is not None and time.time() < self.outage["to"]:
+            # A gateway node that is down: the upgrade fails, the client backs off.
+            self.outage["refused"] += 1
+            return web.Response(status=503, text="gateway unavailable")
         query = request.query
         compress = query.get("compress")
         ws = web.WebSocketResponse(compress=self.sim.permessage_deflate, max_msg_size=0,
@@ -309,6 +314,25 @@ class Gateway:
             self._close(connection, code, "Closed by the simulator"))
         await connection.closing
         return True
+
+    async def outage(self, shard_id, duration_s):
+        """The shard's connection drops (4000) and every new gateway connection
+        is refused (HTTP 503) for duration_s: a shard kept down. Returns once
+        the shard has a live session again (or 60 s after the outage)."""
+        now = time.time()
+        self.outage = {"shard": shard_id, "from": now, "to": now + duration_s, "refused": 0}
+        self.truth.outages.append(self.outage)
+        await self.close_shard(shard_id, 4000)
+        await asyncio.sleep(duration_s)
+        deadline = time.time() + 60
+        while time.time() < deadline:
+            session = self.shards.get(shard_id)
+            record = session.connection.record if session and session.connection else None
+            if record and record["opened_at"] > self.outage["from"] and \
+                    (record["resumed"] or record["identified"]):
+                break
+            await asyncio.sleep(0.1)
+        self.outage["back_at"] = time.time()
 
     async def invalidate_session(self, shard_id, resumable):
         session = self.shards.get(shard_id)
