@@ -97,7 +97,7 @@ class Gateway:
         self.truth = sim.truth
         self.sessions = {}            # session id -> Session
         self.shards = {}              # shard id -> current Session
-        self.outage = None            # the running outage's truth record, or None
+        self.refusing = None          # the running outage's truth record, or None
 
     # ---- dispatching -----------------------------------------------------------
 
@@ -131,9 +131,9 @@ class Gateway:
     # ---- the WebSocket endpoint --------------------------------------------------
 
     async def handle(self, request):
-        if self.outage is not None and time.time() < self.outage["to"]:
+        if self.refusing is not None and time.time() < self.refusing["to"]:
             # A gateway node that is down: the upgrade fails, the client backs off.
-            self.outage["refused"] += 1
+            self.refusing["refused"] += 1
             return web.Response(status=503, text="gateway unavailable")
         query = request.query
         compress = query.get("compress")
@@ -320,19 +320,19 @@ class Gateway:
         is refused (HTTP 503) for duration_s: a shard kept down. Returns once
         the shard has a live session again (or 60 s after the outage)."""
         now = time.time()
-        self.outage = {"shard": shard_id, "from": now, "to": now + duration_s, "refused": 0}
-        self.truth.outages.append(self.outage)
+        self.refusing = {"shard": shard_id, "from": now, "to": now + duration_s, "refused": 0}
+        self.truth.outages.append(self.refusing)
         await self.close_shard(shard_id, 4000)
         await asyncio.sleep(duration_s)
         deadline = time.time() + 60
         while time.time() < deadline:
             session = self.shards.get(shard_id)
             record = session.connection.record if session and session.connection else None
-            if record and record["opened_at"] > self.outage["from"] and \
+            if record and record["opened_at"] > self.refusing["from"] and \
                     (record["resumed"] or record["identified"]):
                 break
             await asyncio.sleep(0.1)
-        self.outage["back_at"] = time.time()
+        self.refusing["back_at"] = time.time()
 
     async def invalidate_session(self, shard_id, resumable):
         session = self.shards.get(shard_id)
