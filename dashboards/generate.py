@@ -379,7 +379,7 @@ def health():
         thresholds=[(None, "red"), (1, "green")],
         description="0 while that export fails; 1 again after one succeeds.")
     b.panel("timeseries", "Export failures by reason", [
-        (f"sum by (reason) (increase({by_cluster('argus_export_failures_total')}[{RI}]))",
+        (f"sum by (reason) (increase({sel('argus_export_failures_total')}[{RI}]))",
          "{{reason}}")], thresholds=[(None, "green"), (1, "red")],
         description="Absent until the first failure.")
     b.panel("timeseries", "Captured bytes by direction", [

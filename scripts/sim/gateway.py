@@ -131,10 +131,6 @@ class Gateway:
     # ---- the WebSocket endpoint --------------------------------------------------
 
     async def handle(self, request):
-        if self.refusing is not None and time.time() < self.refusing["to"]:
-            # A gateway node that is down: the upgrade fails, the client backs off.
-            self.refusing["refused"] += 1
-            return web.Response(status=503, text="gateway unavailable")
         query = request.query
         compress = query.get("compress")
         ws = web.WebSocketResponse(compress=self.sim.permessage_deflate, max_msg_size=0,
@@ -148,7 +144,14 @@ class Gateway:
         self.truth.gateway_connections.append(record)
         connection = GatewayConnection(ws, compress, record)
         try:
-            if query.get("v") not in ("9", "10"):
+            if self.refusing is not None and time.time() < self.refusing["to"]:
+                # A gateway that is down for this bot: every connection is
+                # closed before HELLO with 1000, which discord.py and
+                # discord.js answer by backing off, then resuming.
+                self.refusing["refused"] += 1
+                record["refused"] = True
+                await self._close(connection, 1000, "Gateway unavailable")
+            elif query.get("v") not in ("9", "10"):
                 await self._close(connection, CLOSE_INVALID_API_VERSION, "Invalid API version")
             elif query.get("encoding", "json") != "json" or \
                     compress not in (None, "zlib-stream", "zstd-stream") or \
@@ -317,7 +320,7 @@ class Gateway:
 
     async def outage(self, shard_id, duration_s):
         """The shard's connection drops (4000) and every new gateway connection
-        is refused (HTTP 503) for duration_s: a shard kept down. Returns once
+        is closed before HELLO (1000) for duration_s: a shard kept down. Returns once
         the shard has a live session again (or 60 s after the outage)."""
         now = time.time()
         self.refusing = {"shard": shard_id, "from": now, "to": now + duration_s, "refused": 0}
