@@ -65,6 +65,28 @@ class Launcher(unittest.TestCase):
         printed = env_of(argus_run("--print-env").stdout)
         self.assertEqual(printed["LD_PRELOAD"], PRELOAD)
 
+    def test_the_checkout_wrapper_runs_the_built_launcher(self):
+        # scripts/argus-run in a checkout runs <checkout>/build/scripts/argus-run.
+        tmp = tempfile.mkdtemp(prefix="argus-run-checkout-")
+        try:
+            wrapper = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..",
+                                   "scripts", "argus-run")
+            for name, built in (("built", True), ("fresh", False)):
+                os.makedirs(os.path.join(tmp, name, "scripts"))
+                shutil.copy(wrapper, os.path.join(tmp, name, "scripts", "argus-run"))
+                if built:
+                    os.makedirs(os.path.join(tmp, name, "build", "scripts"))
+                    os.symlink(ARGUS_RUN, os.path.join(tmp, name, "build", "scripts", "argus-run"))
+            r = subprocess.run([os.path.join(tmp, "built", "scripts", "argus-run"), "--print-env"],
+                               capture_output=True, text=True, env=clean_env())
+            self.assertEqual(env_of(r.stdout)["LD_PRELOAD"], PRELOAD, r.stderr)
+            r = subprocess.run([os.path.join(tmp, "fresh", "scripts", "argus-run"), "--help"],
+                               capture_output=True, text=True, env=clean_env())
+            self.assertEqual(r.returncode, 127)
+            self.assertIn("meson setup build && ninja -C build", r.stderr)
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
+
     def test_ld_preload_is_appended_never_replaced(self):
         other = "/lib/x86_64-linux-gnu/libm.so.6"
         r = argus_run("--", "/usr/bin/env", env=clean_env(LD_PRELOAD=other))
