@@ -274,6 +274,20 @@ def explain(metrics, spans, truth, history):
     if spans.get("discord.interaction") is not None and autocomplete:
         notes["span discord.interaction"].append(
             "buttons and modals only: autocomplete has metrics but no span")
+    slash_names = {p["attributes"].get("command") for p in metrics.get("discord_app_commands_total", [])}
+    failed_slash = sum(p.get("value", 0) for p in metrics.get("discord_app_commands_total", [])
+                       if p["attributes"].get("status") != "success")
+    failed_prefix = sum(p.get("value", 0) for p in metrics.get("discord_commands_total", [])
+                        if p["attributes"].get("status") != "success")
+    if failed_slash and failed_prefix:
+        notes["discord_command_errors_total"].append(
+            f"slash and prefix commands together: the {failed_slash} slash and "
+            f"{failed_prefix} prefix commands that did not succeed")
+    registered = value_of(metrics, "discord_app_commands_registered")
+    if registered and slash_names and registered != len(slash_names):
+        notes["discord_app_commands_registered"].append(
+            f"{registered} commands registered, {len(slash_names)} of them run as slash "
+            "commands here (the others were only autocompleted, or not used)")
     closes = [p for p in metrics.get("discord_shard_disconnects_total", [])
               if p["attributes"].get("code") == "1000"]
     if closes and any(shown.values()):

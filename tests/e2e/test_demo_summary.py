@@ -62,6 +62,12 @@ def export(shard_up):
             ({"method": "POST", "route": CALLBACK, "status": "204"}, 2),
             ({"method": "POST", "route": CALLBACK, "status": "404"}, 1)]),
         counter("discord_shard_disconnects_total", [({"shard": "0", "code": "1000"}, 1)]),
+        counter("discord_commands_total", [({"command": "_unknown", "status": "timeout"}, 1)]),
+        counter("discord_command_errors_total", [
+            ({"command": "boom", "error_type": "timeout"}, 1),
+            ({"command": "late", "error_type": "timeout"}, 1),
+            ({"command": "_unknown", "error_type": "timeout"}, 1)]),
+        gauge("discord_app_commands_registered", [({"cluster": "default"}, 4)], "{command}"),
     ]
     return {"resource_metrics": [{"resource": {"service.name": "demo"},
                                   "scopes": [{"metrics": metrics}]}]}
@@ -123,6 +129,11 @@ class DemoSummary(unittest.TestCase):
     def test_callback_spans_against_requests_say_why(self):
         self.assertIn("why: 2 spans for 3 callback requests: autocomplete (1 here) gets no span",
                       self.out)
+
+    def test_errors_of_both_kinds_of_command_say_so(self):
+        self.assertIn("why: slash and prefix commands together: the 2 slash and 1 prefix "
+                      "commands that did not succeed", self.out)
+        self.assertIn("why: 4 commands registered, 3 of them run as slash commands", self.out)
 
     def test_the_shard_reads_up_during_the_run_closed_at_exit(self):
         self.assertIn("shard=0: up during the run (1), closed at exit", self.out)
