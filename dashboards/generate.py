@@ -278,7 +278,7 @@ def gateway():
         (f"max by (cluster, shard) {by_cluster('discord_shard_up')}", "{{cluster}} shard {{shard}}")],
         minimum=0, maximum=1, thresholds=[(None, "red"), (1, "green")],
         description="1 while the shard's session is ready or resumed.")
-    b.panel("timeseries", "Shards connected, configured, recommended", [
+    b.panel("timeseries", "Shards connected and configured", [
         (f"sum by (cluster) ({sel('discord_shards_connected')})", "{{cluster}} connected"),
         (f"sum by (cluster) ({sel('discord_shards_configured')})", "{{cluster}} configured")])
     b.panel("stat", "Shards Discord recommends", [
