@@ -15,6 +15,7 @@ TLS plaintext, with no change to the bot.
 """
 
 import collections
+import glob
 import json
 import os
 import subprocess
@@ -95,14 +96,21 @@ def durations_by_command(points):
     return {p["attributes"].get("command", "?"): p for p in points}
 
 
-def print_family(name, points):
+def print_family(name, points, shown=None):
+    """shown: {label text: value text} replacing a point's own value text."""
     print(f"  {name}")
     for point in points:
         text = labels(point["attributes"])
-        print(f"    {text + ': ' if text else ''}{point_text(point)}")
+        value = (shown or {}).get(text, point_text(point))
+        print(f"    {text + ': ' if text else ''}{value}")
 
 
-def print_groups(metrics):
+def print_notes(notes, name):
+    for line in notes.get(name, []):
+        print(f"    {DIM}why: {line}{RESET}")
+
+
+def print_groups(metrics, notes, shown):
     grouped = collections.OrderedDict((title, []) for title, _ in GROUPS)
     grouped["Other"] = []
     for name in sorted(metrics):
@@ -118,13 +126,16 @@ def print_groups(metrics):
             command_table(by_command(metrics["discord_app_commands_total"]),
                           durations_by_command(metrics.get("discord_app_command_duration_seconds", [])),
                           "slash commands by outcome (discord_app_commands_total)")
+            print_notes(notes, "discord_app_commands_total")
         if "discord_commands_total" in names:
             command_table(by_command(metrics["discord_commands_total"]),
                           durations_by_command(metrics.get("discord_command_duration_seconds", [])),
                           "prefix commands by outcome (discord_commands_total)")
+            print_notes(notes, "discord_commands_total")
         for name in names:
             if name not in special:
-                print_family(name, metrics[name])
+                print_family(name, metrics[name], shown.get(name))
+                print_notes(notes, name)
 
 
 # ---- warnings (issue 13): the three incidents Argus sees coming ------------------------
@@ -176,11 +187,9 @@ def print_warnings(metrics):
 
 
 def compare_with_truth(run_dir, metrics):
-    path = os.path.join(run_dir, "truth.json")
-    if not os.path.exists(path):
+    truth = load_truth(run_dir)
+    if truth is None:
         return
-    with open(path) as f:
-        truth = json.load(f)
     discord = collections.Counter()
     for record in truth["interactions"]:
         if record["kind"] == "command" and record["outcome"]:
@@ -215,6 +224,126 @@ def compare_with_truth(run_dir, metrics):
               + ", ".join(f"{prefix_argus[s]} {s}" for s in STATUSES) + f"{RESET}")
 
 
+# The outcome rules of README.md ("Command outcomes"), in their words: a
+# callback written after 3 s leaves the outcome timeout, whatever Discord then
+# answers, so "error" never means "too late".
+LEGEND = """\
+  success: answered within 3 s and Discord accepted the answer.
+  error:   answered within 3 s, but Discord rejected the answer (an HTTP error; e.g.
+           10062 Unknown interaction, for an interaction that had already expired).
+  timeout: no answer within 3 s (the user saw "The application did not respond");
+           an answer written later stays a timeout, whatever Discord says to it.
+  A prefix command that was never answered is counted as _unknown: its name is user
+  text and becomes a label only once the bot has answered it."""
+
+
+def load_truth(run_dir):
+    path = os.path.join(run_dir, "truth.json")
+    if not os.path.exists(path):
+        return None
+    with open(path) as f:
+        return json.load(f)
+
+
+def shard_history(run_dir):
+    """{(metric, label text): [value of each export, in order]} for the gauges
+    whose last value (taken after SIGTERM) says nothing about the run."""
+    history = collections.defaultdict(list)
+    for path in sorted(glob.glob(os.path.join(run_dir, "otlp", "metrics-*.json"))):
+        with open(path) as f:
+            request = json.load(f)
+        for rm in request.get("resource_metrics", []):
+            for scope in rm.get("scopes", []):
+                for m in scope.get("metrics", []):
+                    if m["name"] not in ("discord_shard_up", "discord_shards_connected"):
+                        continue
+                    for p in m.get("points", []):
+                        key = (m["name"], labels(p.get("attributes", {})))
+                        history[key].append(p.get("as_int", p.get("as_double", 0)))
+    return history
+
+
+def value_of(metrics, name, **match):
+    return sum(p.get("value", p.get("count", 0)) for p in metrics.get(name, [])
+               if all(p["attributes"].get(k) == v for k, v in match.items()))
+
+
+def names_of(records):
+    counts = collections.Counter(r["name"] for r in records)
+    return ", ".join(f"{n} x{c}" if c > 1 else n for n, c in sorted(counts.items()))
+
+
+def explain(metrics, spans, truth, history):
+    """One line for each count that differs from a neighbouring count, saying
+    why; and the shard gauges shown as what they were during the run. Returns
+    ({family or "span NAME": [lines]}, {family: {label text: value text}})."""
+    notes = collections.defaultdict(list)
+    shown = collections.defaultdict(dict)
+    for (name, text), values in history.items():
+        if values and max(values) > 0 and values[-1] == 0:
+            peak = max(values)
+            shown[name][text] = (f"up during the run ({peak}), closed at exit (0 in the final "
+                                 "export, sent after SIGTERM)")
+    interactions = truth["interactions"] if truth else []
+    slash = [r for r in interactions if r["kind"] == "command"]
+    silent = [r for r in interactions if r["callback_at"] is None and not r["late_callbacks"]]
+    late = [r for r in slash if r["callback_at"] is None and r["late_callbacks"]]
+    received = value_of(metrics, "discord_interactions_total", type="application_command")
+    timed = value_of(metrics, "discord_interaction_response_seconds", type="application_command")
+    if received and timed != received:
+        silent_slash = [r for r in silent if r["kind"] == "command"]
+        line = (f"{timed} response times for {received} slash commands: "
+                f"{len(silent_slash)} never answered at all ({names_of(silent_slash)})")
+        if late:
+            line += f"; {names_of(late)} answered after 3 s (counted here, outcome timeout)"
+        notes["discord_interaction_response_seconds"].append(line)
+    callback = "/interactions/{id}/{token}/callback"
+    callbacks = value_of(metrics, "discord_http_requests_total", route=callback)
+    arrived = value_of(metrics, "discord_interactions_total")
+    if callbacks and arrived and callbacks != arrived:
+        notes["discord_http_requests_total"].append(
+            f"{callbacks} callbacks for {arrived} interactions: {len(silent)} never "
+            f"answered ({names_of(silent)})")
+    rejected = [r for r in interactions if (r["callback_status"] or 0) >= 400]
+    rejected += [dict(r, outcome="timeout") for r in interactions
+                 if any(c["status"] >= 400 for c in r["late_callbacks"])]
+    if rejected:
+        notes["discord_http_requests_total"].append(
+            f"{len(rejected)} callback(s) rejected by Discord: "
+            + "; ".join(f"{r['name']} (outcome {r['outcome']}"
+                        + (", answered after 3 s)" if r["outcome"] == "timeout" else ")")
+                        for r in rejected))
+    autocomplete = value_of(metrics, "discord_interactions_total", type="autocomplete")
+    callback_spans = spans.get("POST " + callback, 0)
+    if callback_spans and callback_spans != callbacks:
+        notes["span POST " + callback].append(
+            f"{callback_spans} spans for {callbacks} callback requests: autocomplete "
+            f"({autocomplete} here) gets no span, since it fires on every keystroke")
+    if spans.get("discord.interaction") is not None and autocomplete:
+        notes["span discord.interaction"].append(
+            "buttons and modals only: autocomplete has metrics but no span")
+    slash_names = {p["attributes"].get("command") for p in metrics.get("discord_app_commands_total", [])}
+    failed_slash = sum(p.get("value", 0) for p in metrics.get("discord_app_commands_total", [])
+                       if p["attributes"].get("status") != "success")
+    failed_prefix = sum(p.get("value", 0) for p in metrics.get("discord_commands_total", [])
+                        if p["attributes"].get("status") != "success")
+    if failed_slash and failed_prefix:
+        notes["discord_command_errors_total"].append(
+            f"slash and prefix commands together: the {failed_slash} slash and "
+            f"{failed_prefix} prefix commands that did not succeed")
+    registered = value_of(metrics, "discord_app_commands_registered")
+    if registered and slash_names and registered != len(slash_names):
+        notes["discord_app_commands_registered"].append(
+            f"{registered} commands registered, {len(slash_names)} of them run as slash "
+            "commands here (the others were only autocompleted, or not used)")
+    closes = [p for p in metrics.get("discord_shard_disconnects_total", [])
+              if p["attributes"].get("code") == "1000"]
+    if closes and any(shown.values()):
+        notes["discord_shard_disconnects_total"].append(
+            "code 1000 is the bot's own close at exit; the other codes happened during the run")
+    return notes, shown
+
+
 def main():
     run_dir = sys.argv[1]
     metrics, spans = load_metrics(run_dir)
@@ -226,19 +355,17 @@ def main():
     info = metrics.get("discord_bot_info", [{}])[0].get("attributes", {})
     print(f"{BOLD}What Argus exported from inside the bot{RESET} "
           f"(argus_up={up}{', ' + info.get('library', '') + ' ' + info.get('library_version', '') if info else ''})")
-    print(f"{DIM}  success: answered in time and Discord accepted the answer; error: Discord "
-          "rejected it\n  (e.g. 10062, too late); timeout: no answer within 3 s, so the user saw "
-          "\"The application\n  did not respond\". A prefix command that was never answered is "
-          "counted as _unknown:\n  its name is user text and becomes a label only once the bot "
-          f"has answered it.{RESET}")
-    print_groups(metrics)
+    print(f"{DIM}{LEGEND}{RESET}")
+    truth = load_truth(run_dir)
+    notes, shown = explain(metrics, spans, truth, shard_history(run_dir))
+    print_groups(metrics, notes, shown)
     print_warnings(metrics)
     if spans:
         print(f"\n{BOLD}Traces{RESET}")
         for name, count in sorted(spans.items()):
             print(f"  {name}: {count} spans")
+            print_notes(notes, "span " + name)
     compare_with_truth(run_dir, metrics)
-    print(f"\n{DIM}Everything (decoded OTLP, ground truth, logs) is in {run_dir}{RESET}")
     return 0
 
 

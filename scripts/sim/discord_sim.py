@@ -253,6 +253,8 @@ class Simulator:
             await self.gateway.request_heartbeat(step.get("shard", 0))
         elif kind == "close":
             await self.gateway.close_shard(step.get("shard", 0), step.get("code", 4000))
+        elif kind == "outage":
+            await self.gateway.outage(step.get("shard", 0), step.get("duration_s", 10.0))
         elif kind == "invalid_session":
             await self.gateway.invalidate_session(step.get("shard", 0), step.get("resumable", False))
         elif kind == "rate_limit":

@@ -97,6 +97,7 @@ class Gateway:
         self.truth = sim.truth
         self.sessions = {}            # session id -> Session
         self.shards = {}              # shard id -> current Session
+        self.refusing = None          # the running outage's truth record, or None
 
     # ---- dispatching -----------------------------------------------------------
 
@@ -143,7 +144,14 @@ class Gateway:
         self.truth.gateway_connections.append(record)
         connection = GatewayConnection(ws, compress, record)
         try:
-            if query.get("v") not in ("9", "10"):
+            if self.refusing is not None and time.time() < self.refusing["to"]:
+                # A gateway that is down for this bot: every connection is
+                # closed before HELLO with 1000, which discord.py and
+                # discord.js answer by backing off, then resuming.
+                self.refusing["refused"] += 1
+                record["refused"] = True
+                await self._close(connection, 1000, "Gateway unavailable")
+            elif query.get("v") not in ("9", "10"):
                 await self._close(connection, CLOSE_INVALID_API_VERSION, "Invalid API version")
             elif query.get("encoding", "json") != "json" or \
                     compress not in (None, "zlib-stream", "zstd-stream") or \
@@ -311,6 +319,25 @@ class Gateway:
             self._close(connection, code, "Closed by the simulator"))
         await connection.closing
         return True
+
+    async def outage(self, shard_id, duration_s):
+        """The shard's connection drops (4000) and every new gateway connection
+        is closed before HELLO (1000) for duration_s: a shard kept down. Returns once
+        the shard has a live session again (or 60 s after the outage)."""
+        now = time.time()
+        self.refusing = {"shard": shard_id, "from": now, "to": now + duration_s, "refused": 0}
+        self.truth.outages.append(self.refusing)
+        await self.close_shard(shard_id, 4000)
+        await asyncio.sleep(duration_s)
+        deadline = time.time() + 60
+        while time.time() < deadline:
+            session = self.shards.get(shard_id)
+            record = session.connection.record if session and session.connection else None
+            if record and record["opened_at"] > self.refusing["from"] and \
+                    (record["resumed"] or record["identified"]):
+                break
+            await asyncio.sleep(0.1)
+        self.refusing["back_at"] = time.time()
 
     async def invalidate_session(self, shard_id, resumable):
         session = self.shards.get(shard_id)

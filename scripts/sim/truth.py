@@ -95,6 +95,7 @@ class Truth:
         self.resumes = 0
         self.reconnects_requested = 0
         self.invalid_sessions = 0
+        self.outages = []           # [{"shard", "from", "to", "refused"}], the outage step
         self.guilds = 0
         self.rest = collections.Counter()             # (method, route, status)
         self.rest_connections = set()
@@ -317,7 +318,8 @@ class Truth:
             "gateway": {"connections": self.gateway_connections,
                         "identifies": self.identifies, "resumes": self.resumes,
                         "reconnects_requested": self.reconnects_requested,
-                        "invalid_sessions": self.invalid_sessions},
+                        "invalid_sessions": self.invalid_sessions,
+                        "outages": self.outages},
             "guilds": self.guilds,
             "rest": {"requests": [{"method": m, "route": r, "status": s, "count": n}
                                   for (m, r, s), n in sorted(self.rest.items())],

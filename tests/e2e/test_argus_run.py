@@ -60,6 +60,36 @@ class Launcher(unittest.TestCase):
                        "ARGUS_EAGER=1", "--check"):
             self.assertIn(needle, flat)
 
+    def test_help_names_the_library_this_copy_preloads(self):
+        # The build tree's argus-run preloads the build's library, and says so.
+        out = " ".join(argus_run("--help").stdout.split())
+        self.assertIn(f"default here: {PRELOAD} (the build tree, not installed)", out)
+        self.assertNotIn("/usr/local/lib", out)
+        printed = env_of(argus_run("--print-env").stdout)
+        self.assertEqual(printed["LD_PRELOAD"], PRELOAD)
+
+    def test_the_checkout_wrapper_runs_the_built_launcher(self):
+        # scripts/argus-run in a checkout runs <checkout>/build/scripts/argus-run.
+        tmp = tempfile.mkdtemp(prefix="argus-run-checkout-")
+        try:
+            wrapper = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..",
+                                   "scripts", "argus-run")
+            for name, built in (("built", True), ("fresh", False)):
+                os.makedirs(os.path.join(tmp, name, "scripts"))
+                shutil.copy(wrapper, os.path.join(tmp, name, "scripts", "argus-run"))
+                if built:
+                    os.makedirs(os.path.join(tmp, name, "build", "scripts"))
+                    os.symlink(ARGUS_RUN, os.path.join(tmp, name, "build", "scripts", "argus-run"))
+            r = subprocess.run([os.path.join(tmp, "built", "scripts", "argus-run"), "--print-env"],
+                               capture_output=True, text=True, env=clean_env())
+            self.assertEqual(env_of(r.stdout)["LD_PRELOAD"], PRELOAD, r.stderr)
+            r = subprocess.run([os.path.join(tmp, "fresh", "scripts", "argus-run"), "--help"],
+                               capture_output=True, text=True, env=clean_env())
+            self.assertEqual(r.returncode, 127)
+            self.assertIn("meson setup build && ninja -C build", r.stderr)
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
+
     def test_ld_preload_is_appended_never_replaced(self):
         other = "/lib/x86_64-linux-gnu/libm.so.6"
         r = argus_run("--", "/usr/bin/env", env=clean_env(LD_PRELOAD=other))
@@ -138,6 +168,51 @@ class Check(unittest.TestCase):
         r = argus_run("--check", "--endpoint", self.endpoint, "--", bot)
         self.assertEqual(r.returncode, 0, r.stdout)
         self.assertIn("ok: /usr/bin/python3: its ssl module", r.stdout)
+
+    def shim(self, name, text):
+        """A shell-script shim in a folder of its own, which goes first on PATH."""
+        shims = os.path.join(self.tmp, "shims")
+        os.makedirs(shims, exist_ok=True)
+        path = os.path.join(shims, name)
+        with open(path, "w") as f:
+            f.write(text)
+        os.chmod(path, 0o755)
+        return shims, path
+
+    def test_a_pyenv_style_shim_is_followed_to_the_real_python(self):
+        # What pyenv writes into ~/.pyenv/shims: a bash script that picks the
+        # version when it runs. Its own ldd says nothing about Python's TLS.
+        shims, path = self.shim("python3", '#!/usr/bin/env bash\nset -e\n'
+                                           'program="${0##*/}"\nexec /usr/bin/"$program" "$@"\n')
+        env = clean_env(PATH=shims + ":/usr/bin:/bin")
+        r = argus_run("--check", "--endpoint", self.endpoint, "--", "python3", "bot.py", env=env)
+        self.assertEqual(self.problems(r), [], r.stdout)
+        self.assertRegex(r.stdout, rf"note: {re.escape(path)} is a shell script standing for "
+                                   rf"python3 .*followed it to /usr/bin/python3")
+        self.assertRegex(r.stdout, r"ok: /usr/bin/python3[0-9.]*: its ssl module")
+        self.assertNotRegex(r.stdout, r"ok: \S*bash")
+
+    def test_an_asdf_style_shim_behind_a_shebang_script_is_followed(self):
+        # asdf's shims are `#!/usr/bin/env bash` + `exec asdf exec ...`; here the
+        # bot is itself a #! script naming the shim through env.
+        shims, path = self.shim("python3", "#!/usr/bin/env bash\nexec /usr/bin/python3 \"$@\"\n")
+        bot = os.path.join(self.tmp, "bot.py")
+        with open(bot, "w") as f:
+            f.write("#!/usr/bin/env python3\nprint('hi')\n")
+        os.chmod(bot, 0o755)
+        env = clean_env(PATH=shims + ":/usr/bin:/bin")
+        r = argus_run("--check", "--endpoint", self.endpoint, "--", bot, env=env)
+        self.assertEqual(self.problems(r), [], r.stdout)
+        self.assertIn(f"note: {bot} is a #! script; judging its interpreter, {path}", r.stdout)
+        self.assertIn(f"note: {path} is a shell script standing for python3", r.stdout)
+        self.assertRegex(r.stdout, r"ok: /usr/bin/python3[0-9.]*: its ssl module")
+
+    def test_a_shell_script_that_is_no_interpreter_is_judged_as_it_is(self):
+        shims, path = self.shim("start-bot", "#!/bin/sh\nexec /usr/bin/python3 bot.py\n")
+        env = clean_env(PATH=shims + ":/usr/bin:/bin")
+        r = argus_run("--check", "--endpoint", self.endpoint, "--", "start-bot", env=env)
+        self.assertNotIn("standing for", r.stdout)
+        self.assertIn(f"{path} does not link libssl itself", r.stdout)
 
     def test_official_node_is_patched(self):
         """An official Node build (OpenSSL built in, issue 12): --check says
