@@ -453,6 +453,14 @@ struct exporter *exporter_create(const struct argus_config *cfg, struct reg *reg
     pthread_condattr_destroy(&ca);
     e->failures = reg_counter(reg, "argus_export_failures_total", "Exports that failed, by reason",
                               "{export}", REG_NUMBER_U64);
+    /* Every reason exists at 0 from the start (issue 13), so an alert on
+     * rate(argus_export_failures_total[5m]) has a series before the first
+     * failure. The list is send.h's, plus the exporter's own too_large. */
+    static const char *const reasons[] = {"unreachable", "tls",      "timeout", "http_429",
+                                          "http_5xx",    "http_4xx", "cut",     "throttled",
+                                          "internal",    "too_large"};
+    for (size_t i = 0; i < sizeof(reasons) / sizeof(reasons[0]); i++)
+        reg_counter_add(e->failures, REG_ATTRS({"reason", reasons[i]}), 0);
     if (pipelines_init(e) != 0) {
         exporter_free(e);
         e = NULL;

@@ -536,6 +536,9 @@ def case_health(preload, receiver_py, tmp):
     check(up[-1] == 1, "argus_subsystem_up after a success is %r, not 1" % up[-1])
     fails = labelled(reqs[0], "argus_export_failures_total", "reason", "http_4xx")
     check(fails == 1, "argus_export_failures_total{reason=http_4xx} is %r" % fails)
+    # Issue 13: every other reason exists at 0, so a rate() alert has a series.
+    zero = labelled(reqs[0], "argus_export_failures_total", "reason", "unreachable")
+    check(zero == 0, "argus_export_failures_total{reason=unreachable} is %r, not 0" % zero)
     errors = labelled(reqs[-1], "argus_instrumentation_errors_total", "hook", "openssl")
     check(errors == 0, "argus_instrumentation_errors_total{hook=openssl} is %r, not 0" % errors)
     with open(os.path.join(tmp, "requests.log")) as f:

@@ -60,8 +60,6 @@ OUTAGE_S = 8
 GATEWAY_BOT = ("the discord.py Client asks GET /gateway, never GET /gateway/bot, so no "
                "session_start_limit (the discord.js lifecycle runs check it)")
 SCENARIO_LACKS = {
-    ("argus-health.json", "Export failures by reason"):
-        "argus_export_failures_total is absent until an export fails; the receiver never fails",
     ("gateway.json", "Shards Discord recommends"): GATEWAY_BOT,
     ("gateway.json", "Session starts remaining"): GATEWAY_BOT,
     ("gateway.json", "Session starts remaining of the daily total"): GATEWAY_BOT,
