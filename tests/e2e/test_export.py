@@ -756,7 +756,7 @@ def case_hostile(preload, receiver_py, tmp):
 # Each run forks from its first instant, while the core starts and
 # initialises libcurl, and goes on while exports run every few milliseconds,
 # with a CPU hog beside it so threads are preempted inside their steps.
-FORK_STORM_RUNS = 5
+FORK_STORM_RUNS = 3
 FORK_STORM_FORKS = 500
 
 
