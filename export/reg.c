@@ -208,7 +208,7 @@ struct reg *reg_create(uint32_t max_series, const char *cluster)
     r->max_series = max_series == 0 ? REG_DEFAULT_MAX_SERIES : max_series < 2 ? 2 : max_series;
     /* cluster is a label on every series: valid UTF-8 like any value. */
     r->cluster = malloc(REG_VALUE_MAX);
-    r->created_ns = reg_now_realtime_ns();
+    r->created_ns = clock_now_ns(CLOCK_REALTIME);
     if (r->cluster != NULL)
         text_copy(r->cluster, REG_VALUE_MAX, cluster != NULL ? cluster : "default");
     if (r->cluster == NULL) {
@@ -303,7 +303,7 @@ static struct reg_metric *metric_define(struct reg *r, const char *name, const c
     m->fn = shape->fn;
     m->fn_arg = shape->fn_arg;
     m->overflow_index = -1;
-    m->defined_ns = reg_now_realtime_ns();
+    m->defined_ns = clock_now_ns(CLOCK_REALTIME);
     m->name = strdup(name);
     m->description = strdup(description != NULL ? description : "");
     m->unit = strdup(unit != NULL ? unit : "");
@@ -382,7 +382,7 @@ void reg_counter_add(struct reg_metric *m, const struct reg_attr *attrs, unsigne
 {
     if (m == NULL || m->kind != REG_COUNTER)
         return;
-    uint64_t now = reg_now_realtime_ns();
+    uint64_t now = clock_now_ns(CLOCK_REALTIME);
     pthread_mutex_lock(&m->reg->lock);
     struct reg_series *s = series_get_unlocked(m, attrs, n_attrs, now);
     if (s != NULL && m->number == REG_NUMBER_U64)
@@ -411,7 +411,7 @@ void reg_histogram_record(struct reg_metric *m, const struct reg_attr *attrs, un
 {
     if (m == NULL || m->kind != REG_HISTOGRAM || !isfinite(value))
         return;
-    uint64_t now = reg_now_realtime_ns();
+    uint64_t now = clock_now_ns(CLOCK_REALTIME);
     pthread_mutex_lock(&m->reg->lock);
     struct reg_series *s = series_get_unlocked(m, attrs, n_attrs, now);
     if (s != NULL) {
@@ -434,7 +434,7 @@ void reg_info_set(struct reg_metric *m, const struct reg_attr *attrs, unsigned n
         return;
     struct norm_attrs na;
     attrs_normalize(attrs, n_attrs, &na);
-    uint64_t now = reg_now_realtime_ns();
+    uint64_t now = clock_now_ns(CLOCK_REALTIME);
     pthread_mutex_lock(&m->reg->lock);
     struct reg_series *s = series_alloc_unlocked(m, &na, attrs_hash(&na));
     if (s != NULL) {
@@ -459,7 +459,7 @@ static void observe(struct reg_observer *obs, const struct reg_attr *attrs, unsi
     if (is_double && !isfinite(d))
         return;
     struct reg_metric *m = obs->m;
-    uint64_t now = reg_now_realtime_ns();
+    uint64_t now = clock_now_ns(CLOCK_REALTIME);
     pthread_mutex_lock(&m->reg->lock);
     struct reg_series *s = series_get_unlocked(m, attrs, n_attrs, now);
     if (s != NULL) {

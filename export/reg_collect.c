@@ -438,7 +438,7 @@ int reg_collect(struct reg_reader *rd, struct reg_snapshot **out)
 
     run_callbacks(metrics, n_metrics, c.gen);
 
-    c.now = reg_now_realtime_ns();
+    c.now = clock_now_ns(CLOCK_REALTIME);
     pthread_mutex_lock(&r->lock);
     rc = snapshot_fill_unlocked(&c, metrics, n_metrics);
     if (rc == 0)

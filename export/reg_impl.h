@@ -36,6 +36,7 @@
 #include <time.h>
 
 #include "arena.h"
+#include "clock.h"
 #include "reg.h"
 
 #define REG_DEFAULT_MAX_SERIES 2000u
@@ -121,12 +122,5 @@ struct reg_snapshot_impl {
     struct reg_snapshot pub;
     struct arena arena; /* everything the snapshot points to */
 };
-
-static inline uint64_t reg_now_realtime_ns(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
-}
 
 #endif

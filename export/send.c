@@ -32,6 +32,7 @@
 #include <sys/random.h>
 #include <time.h>
 
+#include "clock.h"
 #include "argus_build.h"
 #include "config.h"
 #include "fork_gate.h"
@@ -67,9 +68,7 @@ struct sender {
 
 uint64_t send_now_ns(void)
 {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+    return clock_now_ns(CLOCK_MONOTONIC);
 }
 
 static uint64_t effective_deadline(struct sender *s)

@@ -203,13 +203,6 @@ out:
     return rc;
 }
 
-static uint64_t core_mono_now_ns(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
-}
-
 static void core_consume(struct ring *ring, struct ring_record *rec)
 {
     if (core.streams != NULL)
@@ -235,16 +228,16 @@ static void core_run(void)
         while (!atomic_load(&core.stop) && ring_pop(ring, &rec)) {
             core_consume(ring, &rec);
             if (++n % CORE_TICK_EVERY_RECORDS == 0)
-                lc_tick(core.lc, core_mono_now_ns());
+                lc_tick(core.lc, clock_now_ns(CLOCK_MONOTONIC));
         }
-        lc_tick(core.lc, core_mono_now_ns());
+        lc_tick(core.lc, clock_now_ns(CLOCK_MONOTONIC));
     }
     /* Stopping: decode what was captured before the stop, then give every
      * open lifecycle its end (lc_shutdown), so the final export that
      * core_exit_flush() is about to make sees them. */
     for (unsigned n = 0; n < CORE_EXIT_DRAIN_RECORDS && ring_pop(ring, &rec); n++)
         core_consume(ring, &rec);
-    lc_tick(core.lc, core_mono_now_ns());
+    lc_tick(core.lc, clock_now_ns(CLOCK_MONOTONIC));
     lc_shutdown(core.lc);
     atomic_store(&core.decoding, false);
     sem_post(&core.decode_done);
@@ -266,7 +259,7 @@ static void core_exit_flush(void)
     if (!atomic_compare_exchange_strong(&core.state, &expected, CORE_FLUSHED))
         return;
     uint32_t budget_ms = core.cfg->shutdown_timeout_ms;
-    uint64_t start_ns = core_mono_now_ns();
+    uint64_t start_ns = clock_now_ns(CLOCK_MONOTONIC);
     atomic_store(&core.stop, true);
     if (core.host->ring != NULL)
         ring_wake(core.host->ring);
@@ -276,7 +269,7 @@ static void core_exit_flush(void)
     prom_stop(core.prom); /* before the final export: no scrape races it */
     core.prom = NULL;
     /* ARGUS_SHUTDOWN_TIMEOUT_MS bounds the whole exit, not each step. */
-    uint64_t spent_ms = (core_mono_now_ns() - start_ns) / 1000000ull;
+    uint64_t spent_ms = (clock_now_ns(CLOCK_MONOTONIC) - start_ns) / 1000000ull;
     exporter_shutdown(core.exporter, spent_ms < budget_ms ? (uint32_t)(budget_ms - spent_ms) : 0);
 }
 

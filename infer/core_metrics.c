@@ -9,6 +9,7 @@
  * the exporter's threads start, which happens after it is set.
  */
 #include "core_metrics.h"
+#include "clock.h"
 
 #include <stdatomic.h>
 #include <stdio.h>
@@ -39,9 +40,7 @@ static void core_metrics_observe_up(struct reg_observer *obs, void *arg)
 static void core_metrics_observe_uptime(struct reg_observer *obs, void *arg)
 {
     const struct core_metrics *cm = arg;
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    uint64_t now = (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+    uint64_t now = clock_now_ns(CLOCK_REALTIME);
     uint64_t start = cm->host->process_start_ns;
     reg_observe(obs, REG_NO_ATTRS, now > start ? (double)(now - start) / 1e9 : 0.0);
 }

@@ -29,6 +29,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "clock.h"
 #include "gw.h"
 #include "lc_map.h"
 #include "lc_users.h"
@@ -597,13 +598,6 @@ static void lc_gw_observe_registered(struct reg_observer *obs, void *arg)
         reg_observe_u64(obs, REG_NO_ATTRS, (uint64_t)n);
 }
 
-static uint64_t lc_gw_now_ns(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * LC_GW_NS_PER_S + (uint64_t)ts.tv_nsec;
-}
-
 /* Whether c wrote LC_GW_SEND_CAP payloads in the minute before now. */
 static bool lc_gw_conn_capped(const struct lc_gw_conn *c, uint64_t now)
 {
@@ -616,7 +610,7 @@ static bool lc_gw_conn_capped(const struct lc_gw_conn *c, uint64_t now)
 static void lc_gw_observe_ratelimited(struct reg_observer *obs, void *arg)
 {
     struct lc_gw *gw = arg;
-    uint64_t now = lc_gw_now_ns();
+    uint64_t now = clock_now_ns(CLOCK_MONOTONIC);
     pthread_mutex_lock(&gw->mu);
     for (unsigned i = 0; i < gw->n_shards; i++) {
         const struct lc_gw_shard *s = &gw->shards[i];
@@ -633,7 +627,7 @@ static void lc_gw_observe_ratelimited(struct reg_observer *obs, void *arg)
 static void lc_gw_observe_lag(struct reg_observer *obs, void *arg)
 {
     struct lc_gw *gw = arg;
-    uint64_t now = lc_gw_now_ns();
+    uint64_t now = clock_now_ns(CLOCK_MONOTONIC);
     pthread_mutex_lock(&gw->mu);
     bool has = gw->has_lag;
     double lag = now <= gw->lag_max_ns + LC_GW_LAG_WINDOW_NS ? gw->lag_max_s : gw->lag_last_s;

@@ -17,25 +17,12 @@
 
 #define LC_MAP_MIN_SLOTS 16u
 
-static uint64_t lc_map_mix(uint64_t k)
-{
-    k ^= k >> 33;
-    k *= 0xff51afd7ed558ccdull;
-    k ^= k >> 33;
-    k *= 0xc4ceb9fe1a85ec53ull;
-    k ^= k >> 33;
-    return k;
-}
-
 int lc_map_init(struct lc_map *m, uint32_t max_entries)
 {
     *m = (struct lc_map){0};
     if (max_entries == 0 || max_entries > (1u << 30))
         return -EINVAL;
-    uint32_t slots = LC_MAP_MIN_SLOTS;
-    while (slots < 2 * max_entries)
-        slots *= 2;
-    m->max_slots = slots;
+    m->max_slots = lc_map_max_slots(max_entries);
     m->max_entries = max_entries;
     return 0;
 }

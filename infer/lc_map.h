@@ -24,6 +24,28 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+/* The tables' one hash (and lc_users.c's): a 64-bit finaliser, so
+ * sequential ids and snowflakes spread over every bit. */
+static inline uint64_t lc_map_mix(uint64_t k)
+{
+    k ^= k >> 33;
+    k *= 0xff51afd7ed558ccdull;
+    k ^= k >> 33;
+    k *= 0xc4ceb9fe1a85ec53ull;
+    k ^= k >> 33;
+    return k;
+}
+
+/* The most slots an open-addressing table of max_entries may grow to: the
+ * first power of two of at least 16 and twice the entries (load <= 1/2). */
+static inline uint32_t lc_map_max_slots(uint32_t max_entries)
+{
+    uint32_t slots = 16;
+    while (slots < 2 * max_entries)
+        slots *= 2;
+    return slots;
+}
+
 struct lc_map {
     uint64_t *keys;   /* 0 = empty slot */
     uint32_t *values; /* parallel to keys */

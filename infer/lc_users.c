@@ -22,13 +22,7 @@
 
 static uint64_t lc_users_mix(uint64_t guild, uint64_t user)
 {
-    uint64_t k = guild * 0x9e3779b97f4a7c15ull ^ user;
-    k ^= k >> 33;
-    k *= 0xff51afd7ed558ccdull;
-    k ^= k >> 33;
-    k *= 0xc4ceb9fe1a85ec53ull;
-    k ^= k >> 33;
-    return k;
+    return lc_map_mix(guild * 0x9e3779b97f4a7c15ull ^ user);
 }
 
 int lc_users_init(struct lc_users *u, uint32_t max_pairs)
@@ -36,10 +30,7 @@ int lc_users_init(struct lc_users *u, uint32_t max_pairs)
     *u = (struct lc_users){0};
     if (max_pairs == 0 || max_pairs > (1u << 29))
         return -EINVAL;
-    uint32_t slots = LC_USERS_MIN_SLOTS;
-    while (slots < 2 * max_pairs)
-        slots *= 2;
-    u->max_slots = slots;
+    u->max_slots = lc_map_max_slots(max_pairs);
     u->max_pairs = max_pairs;
     return lc_map_init(&u->refs, max_pairs);
 }

@@ -15,6 +15,7 @@
  * entries to reach Discord's threshold.
  */
 #include "lc_warn.h"
+#include "clock.h"
 
 #include <pthread.h>
 #include <stdbool.h>
@@ -42,13 +43,6 @@ struct lc_warn {
     int64_t starts_remaining, starts_total, shards_recommended; /* -1: not seen */
     struct reg_metric *dropped;
 };
-
-static uint64_t lc_warn_now_ns(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * LC_WARN_NS_PER_S + (uint64_t)ts.tv_nsec;
-}
 
 /* ---- recording (decode thread) ------------------------------------------ */
 
@@ -133,7 +127,7 @@ void lc_warn_on_rest(struct lc_warn *w, const struct ev_rest *r, uint64_t t_ns)
 static void lc_warn_observe_headroom(struct reg_observer *obs, void *arg)
 {
     struct lc_warn *w = arg;
-    uint64_t now = lc_warn_now_ns();
+    uint64_t now = clock_now_ns(CLOCK_MONOTONIC);
     pthread_mutex_lock(&w->mu);
     for (unsigned i = 0; i < w->n_routes; i++) {
         const struct lc_warn_route *e = &w->routes[i];
@@ -146,7 +140,7 @@ static void lc_warn_observe_headroom(struct reg_observer *obs, void *arg)
 static void lc_warn_observe_invalid(struct reg_observer *obs, void *arg)
 {
     struct lc_warn *w = arg;
-    uint64_t now_s = lc_warn_now_ns() / LC_WARN_NS_PER_S, n = 0;
+    uint64_t now_s = clock_now_ns(CLOCK_MONOTONIC) / LC_WARN_NS_PER_S, n = 0;
     pthread_mutex_lock(&w->mu);
     bool seen = w->saw_rest;
     for (unsigned i = 0; i < LC_WARN_WINDOW_S; i++) {
