@@ -395,8 +395,11 @@ def health():
         (f"sum by (cluster) (increase({sel('argus_connections_evicted_total')}[{RI}]))",
          "{{cluster}} connections"),
         (f"sum by (cluster) (increase({sel('argus_timers_evicted_total')}[{RI}]))",
-         "{{cluster}} open commands")], thresholds=[(None, "green"), (1, "red")],
-        description="Tables full: ARGUS_MAX_CONNECTIONS, ARGUS_MAX_OPEN_LIFECYCLES.")
+         "{{cluster}} open commands"),
+        (f"sum by (table) (increase({sel('argus_state_dropped_total')}[{RI}]))",
+         "{{table}} (cache gauges now a lower bound)")], thresholds=[(None, "green"), (1, "red")],
+        description="Tables full: ARGUS_MAX_CONNECTIONS, ARGUS_MAX_OPEN_LIFECYCLES; the bounded "
+                    "caches behind the user, DM channel and route gauges.")
     b.panel("timeseries", "Decode errors by stage", [
         (f"sum by (stage) (increase({sel('argus_decode_errors_total')}[{RI}]))", "{{stage}}")],
         thresholds=[(None, "green"), (1, "orange")])
