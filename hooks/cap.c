@@ -307,6 +307,12 @@ static inline void cap_after(const struct sym_ssl *lib, void *ssl, int dir, cons
         atomic_fetch_add_explicit(&cap_stats->foreign_ssl_calls, 1, memory_order_relaxed);
         return;
     }
+    /* Relaxed is enough, on arm64 too: the mode publishes nothing. cap_cfg
+     * and cap_stats are written by the constructor, before any other thread
+     * can run a hook (pthread_create, or the loader's lock for a late
+     * dlopen, orders them), and what activation publishes (the table, the
+     * ring) is read below with acquire. A stale ON after cap_off() costs
+     * one more capture into a ring nobody drains. */
     if (atomic_load_explicit(&cap_mode, memory_order_relaxed) != CAP_MODE_ON)
         return;
     struct conn_table *t = atomic_load_explicit(&cap_table, memory_order_acquire);

@@ -54,7 +54,10 @@ struct sym_ssl {
 };
 
 /* A cached call site: the return address in the low 56 bits (user-space
- * addresses fit in 47) and the library index + 1 in the top 8. Written once. */
+ * addresses fit in 47 bits on x86-64, 48 or 52 on arm64; the hooks pass
+ * __builtin_return_address(0), which on arm64 is the address with any
+ * pointer-authentication code stripped) and the library index + 1 in the top
+ * 8. Written once. */
 #define SYM_SITE_ADDR_MASK ((UINT64_C(1) << 56) - 1)
 #define SYM_SITE_LIB_SHIFT 56
 
