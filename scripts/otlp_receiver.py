@@ -3,7 +3,8 @@
 
 Usage:
     otlp_receiver.py --port 4318 [--host 127.0.0.1] --out DIR
-                     [--mode ok|fail503then200|fail400then200|flap400|hang|reject400|throttle429]
+                     [--mode ok|fail503then200|fail400then200|flap400|hang|reject400|throttle429|fail500]
+                     [--mode-file FILE] [--discard-traces] [--no-bin]
                      [--tls-cert CERT.pem --tls-key KEY.pem]
 
 Accepts POST /v1/metrics and POST /v1/traces (bodies may be gzip'd, with
@@ -28,6 +29,14 @@ Modes:
     reject400        answer 400 with a google.rpc.Status body
     throttle429      answer every request 429 with Retry-After: 3600 (a collector
                      shedding load for an hour)
+    fail500          answer 500 to every request (a collector in trouble)
+
+--mode-file FILE switches modes at run time (scripts/soak): when FILE exists,
+its first word is the mode for each new request. A request held by "hang"
+is dropped without an answer (connection closed) once the mode is no longer
+"hang", as a collector that was restarted would drop it.
+--discard-traces answers 200 to /v1/traces without decoding or storing it;
+--no-bin stores only the decoded .json, not the raw .bin (long runs).
 
 Why a hand-written decoder rather than python3-protobuf with generated
 classes: the decoder below names each field by its number from the official
@@ -325,12 +334,27 @@ def encode_status(code, message):
 
 
 class State:
-    def __init__(self, out, mode):
+    def __init__(self, out, mode, mode_file=None, discard_traces=False, keep_bin=True):
         self.out = out
-        self.mode = mode
+        self.default_mode = mode
+        self.mode_file = mode_file
+        self.discard_traces = discard_traces
+        self.keep_bin = keep_bin
         self.lock = threading.Lock()
         self.counts = {"metrics": 0, "traces": 0}
         self.seen = {"metrics": 0, "traces": 0}
+
+    @property
+    def mode(self):
+        if self.mode_file:
+            try:
+                with open(self.mode_file) as f:
+                    words = f.read().split()
+                if words:
+                    return words[0]
+            except OSError:
+                pass
+        return self.default_mode
 
 
 class Handler(BaseHTTPRequestHandler):
@@ -362,31 +386,44 @@ class Handler(BaseHTTPRequestHandler):
         if signal_name is None:
             self._reply(404, encode_status(5, "unknown path"))
             return
-        if st.mode == "hang":
-            time.sleep(3600)
+        mode = st.mode
+        if mode == "hang":
+            held_until = time.time() + 3600
+            while st.mode == "hang" and time.time() < held_until:
+                time.sleep(0.1)
+            self._log(signal_name, 0, 0)
+            self.close_connection = True
+            return
+        if mode == "fail500":
+            self._reply(500, encode_status(13, "internal error (test receiver)"))
+            self._log(signal_name, 0, 500)
+            return
+        if signal_name == "traces" and st.discard_traces:
+            self._reply(200, b"")
+            self._log(signal_name, 0, 200)
             return
         with st.lock:
             st.seen[signal_name] += 1
             nth = st.seen[signal_name]
             first = nth == 1
-        if st.mode == "fail503then200" and first:
+        if mode == "fail503then200" and first:
             self._reply(503, encode_status(14, "try again"), [("Retry-After", "1")])
             self._log(signal_name, 0, 503)
             return
-        if st.mode == "fail400then200" and first:
+        if mode == "fail400then200" and first:
             self._reply(400, encode_status(3, "rejected once by test receiver"))
             self._log(signal_name, 0, 400)
             return
-        if st.mode == "flap400" and nth % 2 == 1:
+        if mode == "flap400" and nth % 2 == 1:
             self._reply(400, encode_status(3, "rejected (odd request) by test receiver"))
             self._log(signal_name, 0, 400)
             return
-        if st.mode == "throttle429":
+        if mode == "throttle429":
             self._reply(429, encode_status(8, "throttled by test receiver"),
                         [("Retry-After", "3600")])
             self._log(signal_name, 0, 429)
             return
-        if st.mode == "reject400":
+        if mode == "reject400":
             self._reply(400, encode_status(3, "rejected by test receiver"))
             self._log(signal_name, 0, 400)
             return
@@ -405,8 +442,9 @@ class Handler(BaseHTTPRequestHandler):
             st.counts[signal_name] += 1
             n = st.counts[signal_name]
         base = os.path.join(st.out, "%s-%04d" % (signal_name, n))
-        with open(base + ".bin", "wb") as f:
-            f.write(raw)
+        if st.keep_bin:
+            with open(base + ".bin", "wb") as f:
+                f.write(raw)
         decoded["content_type"] = self.headers.get("Content-Type", "")
         decoded["content_encoding"] = enc
         decoded["user_agent"] = self.headers.get("User-Agent", "")
@@ -430,13 +468,17 @@ def main():
     ap.add_argument("--host", default="127.0.0.1")
     ap.add_argument("--out", required=True)
     ap.add_argument("--mode", default="ok", choices=["ok", "fail503then200", "fail400then200", "flap400",
-                                              "hang", "reject400", "throttle429"])
+                                              "hang", "reject400", "throttle429", "fail500"])
+    ap.add_argument("--mode-file", help="a file whose first word, when it exists, is the mode")
+    ap.add_argument("--discard-traces", action="store_true")
+    ap.add_argument("--no-bin", action="store_true")
     ap.add_argument("--tls-cert")
     ap.add_argument("--tls-key")
     args = ap.parse_args()
     os.makedirs(args.out, exist_ok=True)
 
-    Handler.state = State(args.out, args.mode)
+    Handler.state = State(args.out, args.mode, args.mode_file, args.discard_traces,
+                          not args.no_bin)
     ThreadingHTTPServer.daemon_threads = True
     ThreadingHTTPServer.allow_reuse_address = True
     srv = ThreadingHTTPServer((args.host, args.port), Handler)

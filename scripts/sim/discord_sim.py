@@ -8,7 +8,8 @@ namespace). It waits for a bot to log in, identify and register its commands,
 then plays a scenario file (scenarios/*.json, described in scenarios/README.md)
 and writes the ground truth JSON once every command lifecycle it started has
 closed. It then keeps serving until it is stopped, so the bot can shut down
-cleanly.
+cleanly. With --loop-s it plays the scenario again and again for that long
+(scripts/soak), writing the cumulative truth after each iteration.
 
 On stdout it prints one JSON line per milestone ({"event": "listening"},
 {"event": "ready"}, {"event": "ground_truth", "path": ...}) for the runner
@@ -71,6 +72,9 @@ class Simulator:
         self._ready = asyncio.Event()
         self._pending_modals = 0
         self._tasks = set()
+        self.loop_s = 0.0
+        self._hold = False
+        self._resume = asyncio.Event()
 
     # ---- hooks from gateway and REST -----------------------------------------------------
 
@@ -347,6 +351,27 @@ class Simulator:
         await asyncio.sleep(self.scenario.get("start_delay_s", 1.0))
         self.truth.ready_at = time.time()
         milestone("ready")
+        loop_until = time.monotonic() + self.loop_s if self.loop_s else None
+        iteration = 0
+        while True:
+            iteration += 1
+            await self.play_once()
+            last = loop_until is None or time.monotonic() >= loop_until
+            milestone("ground_truth", path=self.truth_path, ok=True, open=self.truth.open_count(),
+                      iteration=iteration, last=last)
+            if last:
+                return
+            if self._hold:
+                milestone("held", iteration=iteration)
+                await self._resume.wait()
+                milestone("resumed", iteration=iteration)
+                if time.monotonic() >= loop_until:
+                    milestone("loop_end", iteration=iteration)
+                    return
+
+    async def play_once(self):
+        """The scenario's steps once, then the truth (cumulative over the
+        iterations of a loop) once every lifecycle has closed."""
         start = time.monotonic()
         for step in self.scenario["steps"]:
             delay = start + step.get("at", 0.0) - time.monotonic()
@@ -364,7 +389,17 @@ class Simulator:
                 self.truth.notes.append(f"{self.truth.open_count()} lifecycles still open at the end")
         await asyncio.sleep(self.scenario.get("end_grace_s", 2.0))
         self.truth.write(self.truth_path)
-        milestone("ground_truth", path=self.truth_path, ok=True, open=self.truth.open_count())
+
+    def hold(self):
+        """SIGUSR1 (with --loop-s): stop before the next iteration, once every
+        lifecycle of this one has closed and its truth is written."""
+        self._hold = True
+        self._resume.clear()
+
+    def release(self):
+        """SIGUSR2: go on with the next iteration."""
+        self._hold = False
+        self._resume.set()
 
     async def _closed(self):
         while True:
@@ -400,6 +435,11 @@ def parse_args():
     parser.add_argument("--shards", type=int, help="override the scenario's shard count")
     parser.add_argument("--scale", type=float, default=1.0,
                         help="multiply burst sizes (e.g. 0.1 for a quick run)")
+    parser.add_argument("--loop-s", type=float, default=0.0,
+                        help="play the scenario again and again for this many seconds (scripts/"
+                             "soak); the truth is cumulative and written after each iteration, "
+                             "each with a ground_truth milestone (\"last\" on the final one); "
+                             "SIGUSR1 holds before the next iteration, SIGUSR2 goes on")
     return parser.parse_args()
 
 
@@ -417,6 +457,7 @@ async def main():
             step["dispatches"] = max(1, int(step.get("dispatches", 10000) * args.scale))
             step["duration_s"] = max(1.0, step.get("duration_s", 20.0) * min(1.0, args.scale * 2))
     sim = Simulator(scenario, args.permessage_deflate == "accept", args.truth)
+    sim.loop_s = args.loop_s
     app = web.Application(client_max_size=64 * 1024 * 1024)
     app.router.add_route("*", "/{tail:.*}", sim.handle)
     tls = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
@@ -430,6 +471,8 @@ async def main():
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, stopped.set)
+    loop.add_signal_handler(signal.SIGUSR1, sim.hold)
+    loop.add_signal_handler(signal.SIGUSR2, sim.release)
     scenario_task = loop.create_task(sim.run())
     await stopped.wait()  # serve until stopped, also after the scenario ended
     scenario_task.cancel()

@@ -95,7 +95,13 @@ def load_metrics(out):
     files = sorted(glob.glob(os.path.join(out, "otlp", "metrics-*.json")))
     if not files:
         return None
-    with open(files[-1]) as f:
+    return load_metrics_file(files[-1])
+
+
+def load_metrics_file(path):
+    """{name: [(attrs without cluster, point)]} from one decoded export
+    (scripts/soak compares many)."""
+    with open(path) as f:
         export = json.load(f)
     metrics = collections.defaultdict(list)
     for rm in export["resource_metrics"]:
