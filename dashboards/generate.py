@@ -401,7 +401,9 @@ def health():
         description="Tables full: ARGUS_MAX_CONNECTIONS, ARGUS_MAX_OPEN_LIFECYCLES; the bounded "
                     "caches behind the user, DM channel and route gauges.")
     b.panel("timeseries", "Decode errors by stage", [
-        (f"sum by (stage) (increase({sel('argus_decode_errors_total')}[{RI}]))", "{{stage}}")],
+        (f"sum by (stage) (increase({sel('argus_decode_errors_total')}[{RI}]))", "{{stage}}"),
+        (f"sum by (stage) (increase({sel('argus_messages_cut_total')}[{RI}]))",
+         "{{stage}} cut at ARGUS_MAX_MESSAGE_BYTES")],
         thresholds=[(None, "green"), (1, "orange")])
     b.panel("timeseries", "Spans dropped, lifecycles abandoned", [
         (f"sum by (cluster) (increase({sel('argus_spans_dropped_total')}[{RI}]))",

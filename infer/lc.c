@@ -447,7 +447,12 @@ void lc_on_event(const struct argus_event *ev, void *arg)
         break;
     case EV_DECODE_ERROR: {
         const char *stage = ev->u.decode_error.stage ? ev->u.decode_error.stage : "unknown";
+        const char *reason = ev->u.decode_error.reason;
         reg_counter_add(lc->m.decode_errors, REG_ATTRS({"stage", stage}), 1);
+        /* Issue 14: a message cut at its cap is told apart from a malformed
+         * one, because its fix is a setting, not a bug. */
+        if (reason != NULL && strcmp(reason, "too_large") == 0)
+            reg_counter_add(lc->m.messages_cut, REG_ATTRS({"stage", stage}), 1);
         break;
     }
     case EV_CONN_KIND:

@@ -57,6 +57,10 @@ static const struct lc_metrics_def lc_metrics_defs[] = {
      "The bot's identity and library, and Argus' version", NULL},
     {LC_METRICS_AT(decode_errors), REG_COUNTER, false, "argus_decode_errors_total",
      "Connections whose decoding was abandoned, by stage", "{error}"},
+    {LC_METRICS_AT(messages_cut), REG_COUNTER, false, "argus_messages_cut_total",
+     "Gateway messages and REST bodies past ARGUS_MAX_MESSAGE_BYTES, dropped whole and never "
+     "read as events (also in argus_decode_errors_total), by stage",
+     "{message}"},
     {LC_METRICS_AT(timers_evicted), REG_COUNTER, false, "argus_timers_evicted_total",
      "Open command lifecycles evicted because the table was full (no outcome recorded)",
      "{lifecycle}"},
@@ -91,6 +95,8 @@ static void lc_metrics_zero_errors(const struct lc_metrics *m)
     const size_t n_stages = sizeof(lc_metrics_decode_stages) / sizeof(lc_metrics_decode_stages[0]);
     for (size_t i = 0; i < n_stages; i++)
         reg_counter_add(m->decode_errors, REG_ATTRS({"stage", lc_metrics_decode_stages[i]}), 0);
+    reg_counter_add(m->messages_cut, REG_ATTRS({"stage", "gateway"}), 0);
+    reg_counter_add(m->messages_cut, REG_ATTRS({"stage", "http"}), 0);
     reg_counter_add(m->timers_evicted, REG_NO_ATTRS, 0);
     reg_counter_add(m->abandoned, REG_NO_ATTRS, 0);
 }

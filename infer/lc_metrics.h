@@ -47,6 +47,7 @@ struct lc_metrics {
     struct reg_metric *ratelimits;
     struct reg_metric *bot_info;
     struct reg_metric *decode_errors;
+    struct reg_metric *messages_cut;
     struct reg_metric *timers_evicted;
     struct reg_metric *abandoned;
 };
@@ -54,7 +55,8 @@ struct lc_metrics {
 /* ns: the metric name prefix (ARGUS_NAMESPACE), read during the call. The
  * series whose label values are known from the start exist at once, at 0:
  * argus_decode_errors_total for every stage decode/ reports (http, ws,
- * inflate, gateway, capture), argus_timers_evicted_total and
+ * inflate, gateway, capture), argus_messages_cut_total for gateway and http,
+ * argus_timers_evicted_total and
  * argus_lifecycles_abandoned_total. */
 void lc_metrics_define(struct lc_metrics *m, struct reg *reg, const char *ns);
 

@@ -1349,6 +1349,25 @@ START_TEST(decode_errors_are_counted_by_stage)
 }
 END_TEST
 
+/* Issue 14: a message past ARGUS_MAX_MESSAGE_BYTES is counted as cut, apart
+ * from malformed input, and the cut series exist from the start. */
+START_TEST(a_message_past_its_cap_is_counted_as_cut)
+{
+    start();
+    ck_assert_uint_eq(existing("argus_messages_cut_total", "stage", "gateway", NULL, NULL), 0);
+    ck_assert_uint_eq(existing("argus_messages_cut_total", "stage", "http", NULL, NULL), 0);
+    struct argus_event ev = {.kind = EV_DECODE_ERROR, .conn_id = 5, .t_ns = T(0)};
+    ev.u.decode_error.stage = "gateway";
+    ev.u.decode_error.reason = "too_large";
+    feed(&ev);
+    ev.u.decode_error.reason = "malformed";
+    feed(&ev);
+    ck_assert_uint_eq(counter("argus_messages_cut_total", "stage", "gateway", NULL), 1);
+    ck_assert_uint_eq(counter("argus_decode_errors_total", "stage", "gateway", NULL), 2);
+    stop();
+}
+END_TEST
+
 START_TEST(the_namespace_replaces_discord_in_names)
 {
     start_with((const char *const[]){"ARGUS_NAMESPACE", "mybot", NULL});
@@ -1559,6 +1578,7 @@ int main(void)
     tcase_add_test(tc, command_sync_sets_the_registered_count);
     tcase_add_test(tc, bot_info_comes_from_ready_and_the_user_agent);
     tcase_add_test(tc, decode_errors_are_counted_by_stage);
+    tcase_add_test(tc, a_message_past_its_cap_is_counted_as_cut);
     tcase_add_test(tc, the_namespace_replaces_discord_in_names);
     tcase_add_test(tc, catalogue_units_translate_to_argus_dpy_names);
     tcase_add_test(tc, every_lifecycle_ends_exactly_once_under_random_traffic);
