@@ -189,32 +189,39 @@ def case_exports(c):
            "the preload must export exactly the five hooks, exports: %s" % names)
 
 
-def case_bio_transparency(c):
-    argv = [ENV["ARGUS_BIO_PAIR"], c.cert, c.key, "discord.com", "4"]
-    plain = c.run(argv, c.plain_env()).stdout
-    hooked = c.run(argv, c.preload_env()).stdout
+def check_bio_pair_run(c, plain, hooked):
+    """bio_pair's output under the preload (hooked) equals the run without it
+    (plain), call for call, and its client connection (SNI discord.com) was
+    captured byte-exactly while the server side (SSL_is_server) was ignored.
+    Shared with test_patched.py, which runs the same schedule on the patched
+    path."""
     expect(len(plain.splitlines()) > 1000, "the schedule made too few calls")
-    for kind in ("ssl_error=2", "ssl_error=3", "errno=104", "ssl_error=5", "ssl_error=1 err=a"):
-        expect(kind in plain, "the schedule never produced %s" % kind)
     if plain != hooked:
         for i, (a, b) in enumerate(zip(plain.splitlines(), hooked.splitlines())):
             if a != b:
                 fail("call %d differs under the preload:\n  real:   %s\n  hooked: %s" % (i, a, b))
         fail("output length differs under the preload")
-    # The client connection (SNI discord.com) was captured byte-exactly; the
-    # server side of the pair (SSL_is_server) was ignored.
     tail = dict((l.split()[0], dict(kv.split("=") for kv in l.split()[1:]))
                 for l in plain.splitlines()[-2:])
     conns = c.recorded()
     expect(len(conns) == 1, "expected one captured connection, got %d" % len(conns))
     conn = next(iter(conns.values()))
-    expect(conn["open"] == "discord.com" and conn["close"], "OPEN/CLOSE records missing")
+    expect(conn["open"] == "discord.com" and conn["close"],
+           "OPEN/CLOSE records missing (SSL_free not hooked?)")
     expect(len(conn["write"]) == int(tail["client_write"]["len"]) and
            fnv(conn["write"]) == tail["client_write"]["fnv"], "written stream differs")
     expect(len(conn["read"]) == int(tail["client_read"]["len"]) and
            fnv(conn["read"]) == tail["client_read"]["fnv"], "read stream differs")
     expect(c.stats()["connections_ignored"] == "1", "the server side was not counted as ignored")
 
+
+def case_bio_transparency(c):
+    argv = [ENV["ARGUS_BIO_PAIR"], c.cert, c.key, "discord.com", "4"]
+    plain = c.run(argv, c.plain_env()).stdout
+    hooked = c.run(argv, c.preload_env()).stdout
+    for kind in ("ssl_error=2", "ssl_error=3", "errno=104", "ssl_error=5", "ssl_error=1 err=a"):
+        expect(kind in plain, "the schedule never produced %s" % kind)
+    check_bio_pair_run(c, plain, hooked)
 
 def case_socket_transparency(c):
     c.start_server()
