@@ -27,6 +27,9 @@ import struct
 import sys
 import threading
 
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+from tls_listen import tls_listen  # noqa: E402
+
 
 def _read_head(sock, buf):
     while b"\r\n\r\n" not in buf:
@@ -84,15 +87,7 @@ def _serve_one(conn):
 
 
 def server(portfile, cert, key):
-    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-    ctx.load_cert_chain(cert, key)
-    lsock = socket.socket()
-    lsock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    lsock.bind(("127.0.0.1", 0))
-    lsock.listen(64)
-    with open(portfile + ".tmp", "w") as f:
-        f.write(str(lsock.getsockname()[1]))
-    os.rename(portfile + ".tmp", portfile)
+    ctx, lsock = tls_listen(portfile, cert, key, 64)
     while True:
         raw, _ = lsock.accept()
         try:

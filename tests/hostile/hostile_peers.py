@@ -37,6 +37,9 @@ import sys
 import threading
 import zlib
 
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+from tls_listen import tls_listen  # noqa: E402
+
 BOMB_BYTES = 1 << 30
 BIG_BYTES = 100 * 1000 * 1000
 TINY_FRAMES = 1000000
@@ -195,15 +198,7 @@ def _serve_one(conn, cache):
 
 
 def server(portfile, cert, key):
-    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-    ctx.load_cert_chain(cert, key)
-    lsock = socket.socket()
-    lsock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    lsock.bind(("127.0.0.1", 0))
-    lsock.listen(16)
-    with open(portfile + ".tmp", "w") as f:
-        f.write(str(lsock.getsockname()[1]))
-    os.rename(portfile + ".tmp", portfile)
+    ctx, lsock = tls_listen(portfile, cert, key, 16)
     cache = {"lock": threading.Lock()}
     while True:
         raw, _ = lsock.accept()
