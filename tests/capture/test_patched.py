@@ -106,7 +106,10 @@ def case_node_transparency(c, major):
     node = official_node(major)
     argv = [node, NODE_PEERS, c.cert, c.key, "exchange"]
     plain = json.loads(c.run(argv, c.plain_env()).stdout)
-    p = c.run(argv, c.preload_env(OTEL_LOG_LEVEL="debug"))
+    # A ring larger than the exchange (several MiB each way): this case is
+    # about transparency and byte-exact capture, not a full ring (as in
+    # test_capture.py's case_capture).
+    p = c.run(argv, c.preload_env(OTEL_LOG_LEVEL="debug", ARGUS_RING_BYTES=32 << 20))
     hooked = json.loads(p.stdout)
     expect(plain["reset"]["error"] == "ECONNRESET", "the peer's reset went unnoticed: %s"
            % plain["reset"])
