@@ -15,6 +15,7 @@
  */
 #include "http.h"
 
+#include <stddef.h>
 #include <string.h>
 #include <strings.h>
 
@@ -461,6 +462,12 @@ static bool runs_without_input(const struct http_parser *p)
 {
     return (p->state == HTTP_S_BODY_LENGTH && p->body_left == 0) || p->state == HTTP_S_UPGRADED ||
            p->state == HTTP_S_FAILED;
+}
+
+void http_parser_init(struct http_parser *p, enum http_kind kind)
+{
+    memset(p, 0, offsetof(struct http_parser, head));
+    p->kind = kind;
 }
 
 enum http_status http_parse(struct http_parser *p, const uint8_t *buf, size_t len, size_t *consumed,

@@ -84,8 +84,8 @@ struct http_parser {
     bool next_response_bodiless;
     const char *error; /* static reason when state is FAILED */
 
-    /* The current head (valid from HEAD_DONE until the next message). */
-    char head[HTTP_HEAD_MAX];
+    /* The current head (valid from HEAD_DONE until the next message) is
+     * head[0..head_len), at the end of the struct. */
     uint32_t head_len;
     uint32_t head_scanned;           /* start of the line being collected in head[] */
     bool head_done;                  /* head[] holds a parsed head; cleared when the next starts */
@@ -103,7 +103,15 @@ struct http_parser {
     bool chunk_in_ext;
     bool chunk_has_digit;
     uint8_t crlf_seen; /* CHUNK_CRLF: bytes of the CRLF seen */
+
+    /* Last, so that http_parser_init() need not touch it: a parser per
+     * connection then costs the pages its heads really fill, not 16 KiB. */
+    char head[HTTP_HEAD_MAX];
 };
+
+/* Readies p (allocated with malloc, or anywhere) to parse messages of kind:
+ * every field zeroed but head[], which is never read past head_len. */
+void http_parser_init(struct http_parser *p, enum http_kind kind);
 
 /* Parses from buf; sets *consumed (bytes used, possibly < len when a status
  * other than NEED_MORE is returned: call again with the rest). For

@@ -267,12 +267,16 @@ out:
 
 static int parsers_create(struct rest *r)
 {
-    r->req = calloc(1, sizeof(*r->req));
-    r->resp = calloc(1, sizeof(*r->resp));
-    if (r->req == NULL || r->resp == NULL)
+    r->req = malloc(sizeof(*r->req));
+    r->resp = malloc(sizeof(*r->resp));
+    if (r->req == NULL || r->resp == NULL) {
+        free(r->req);
+        free(r->resp);
+        r->req = r->resp = NULL;
         return -1;
-    r->req->kind = HTTP_REQUEST;
-    r->resp->kind = HTTP_RESPONSE;
+    }
+    http_parser_init(r->req, HTTP_REQUEST);
+    http_parser_init(r->resp, HTTP_RESPONSE);
     return 0;
 }
 
