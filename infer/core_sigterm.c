@@ -32,11 +32,12 @@
  * kept running. Now, after the flush, SIGTERM is always sent again, to
  * whatever action is in force then: ours swapped for the previous one (the
  * program dies as it would have), or the program's new handler, which runs
- * once, as if the SIGTERM had arrived just after it was installed. The
- * check and the change are one sigaction() call (an atomic swap), so a
- * handler installed between a check and a change cannot be overwritten; if
- * the swap took out the program's handler, it is put straight back (and if
- * the program changed it again between the swap and that, its newer one).
+ * once, as if the SIGTERM had arrived just after it was installed. When
+ * our handler goes in, as when it goes out, the check and the change are one
+ * sigaction() call (an atomic swap), so a handler installed between a check
+ * and a change cannot be overwritten; if the swap took out the program's
+ * handler, it is put straight back (and if the program changed it again
+ * between the swap and that, its newer one).
  * What remains: a program that changes SIGTERM's action twice within those
  * few system calls keeps the first of the two changes (README, "Known
  * limits"). Tested by tests/e2e export_handler_during_flush.
@@ -82,11 +83,15 @@ static bool core_sigterm_current(struct sigaction *cur)
     return sigaction(SIGTERM, NULL, cur) == 0;
 }
 
+static bool core_sigterm_ours(const struct sigaction *act)
+{
+    return !(act->sa_flags & SA_SIGINFO) && act->sa_handler == core_sigterm_on_signal;
+}
+
 static bool core_sigterm_is_ours(void)
 {
     struct sigaction cur;
-    return core_sigterm_current(&cur) && !(cur.sa_flags & SA_SIGINFO) &&
-           cur.sa_handler == core_sigterm_on_signal;
+    return core_sigterm_current(&cur) && core_sigterm_ours(&cur);
 }
 
 /* SIG_DFL, or a one-shot handler (see the top of this file); never SIG_IGN. */
@@ -97,17 +102,6 @@ static bool core_sigterm_ends_like_default(const struct sigaction *act)
     if (act->sa_handler == SIG_DFL)
         return true;
     return act->sa_handler != SIG_IGN && (act->sa_flags & SA_RESETHAND);
-}
-
-/* Whether SIGTERM's action is still the one saved in core_sigterm_prev. */
-static bool core_sigterm_unchanged(void)
-{
-    struct sigaction cur;
-    if (!core_sigterm_current(&cur) || cur.sa_flags != core_sigterm_prev.sa_flags)
-        return false;
-    if (cur.sa_flags & SA_SIGINFO)
-        return cur.sa_sigaction == core_sigterm_prev.sa_sigaction;
-    return cur.sa_handler == core_sigterm_prev.sa_handler;
 }
 
 /* The same handler; flags are not compared, since the kernel hands back
@@ -126,8 +120,7 @@ static bool core_sigterm_same(const struct sigaction *a, const struct sigaction 
 static void core_sigterm_deliver(void)
 {
     struct sigaction was, mid;
-    if (sigaction(SIGTERM, &core_sigterm_prev, &was) == 0 &&
-        !(!(was.sa_flags & SA_SIGINFO) && was.sa_handler == core_sigterm_on_signal)) {
+    if (sigaction(SIGTERM, &core_sigterm_prev, &was) == 0 && !core_sigterm_ours(&was)) {
         /* The program installed its own during the flush: give it back. */
         if (sigaction(SIGTERM, &was, &mid) == 0 && !core_sigterm_same(&mid, &core_sigterm_prev))
             sigaction(SIGTERM, &mid, NULL);
@@ -179,9 +172,16 @@ void core_sigterm_install(void (*flush)(void), void (*mark_thread)(void))
     sa.sa_handler = core_sigterm_on_signal;
     sigemptyset(&sa.sa_mask);
     sa.sa_flags = SA_RESTART;
-    /* Re-check: install only over the action just judged. */
-    if (core_sigterm_unchanged())
-        sigaction(SIGTERM, &sa, NULL);
+    /* Install only over the action just judged. The swap and the check are
+     * one call, as in core_sigterm_deliver(): if the program installed its
+     * own since core_sigterm_prev was read, it goes straight back (and its
+     * newer one, if it changed it again meanwhile). Our thread then waits
+     * for a signal that never comes, which costs nothing. */
+    struct sigaction was, mid;
+    if (sigaction(SIGTERM, &sa, &was) == 0 && !core_sigterm_same(&was, &core_sigterm_prev)) {
+        if (sigaction(SIGTERM, &was, &mid) == 0 && !core_sigterm_ours(&mid))
+            sigaction(SIGTERM, &mid, NULL);
+    }
 }
 
 void core_sigterm_fork_child(void)

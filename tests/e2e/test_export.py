@@ -390,7 +390,16 @@ import signal, sys, time
 def own(signum, frame):
     print("own handler", flush=True)
     sys.exit(7)
-time.sleep(float(sys.argv[1]))   # let Argus install its hand-off first
+def sigterm_caught():  # Argus' hand-off shows in the kernel's caught set
+    with open("/proc/self/status") as f:
+        caught = next(int(l.split()[1], 16) for l in f if l.startswith("SigCgt:"))
+    return caught & (1 << (signal.SIGTERM - 1))
+deadline = time.monotonic() + float(sys.argv[1])
+while not sigterm_caught():
+    if time.monotonic() > deadline:
+        print("Argus never installed its SIGTERM hand-off", flush=True)
+        sys.exit(3)
+    time.sleep(0.01)
 signal.signal(signal.SIGTERM, own)
 print("ready", flush=True)
 time.sleep(30)
@@ -400,7 +409,7 @@ time.sleep(30)
 def case_own_handler(preload, receiver_py, tmp):
     r = Receiver(receiver_py, tmp)
     try:
-        proc = subprocess.Popen([PY, "-c", OWN_HANDLER_PY, "1.0"],
+        proc = subprocess.Popen([PY, "-c", OWN_HANDLER_PY, "20"],
                                 env=env_for(preload, r.port, OTEL_METRIC_EXPORT_INTERVAL=60000),
                                 stdout=subprocess.PIPE, text=True)
         check(proc.stdout.readline().strip() == "ready", "program did not start")
