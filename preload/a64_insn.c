@@ -87,7 +87,7 @@ void a64_insn_decode(uint32_t w, struct a64_insn *insn)
         }
     } else if ((op0 & 0xe) == 0xa) { /* 101x */
         a64_branch_sys(w, insn);
-    } else if ((op0 & 0x5) == 0x4) {        /* x1x0: loads and stores */
+    } else if ((op0 & 0x5) == 0x4) {          /* x1x0: loads and stores */
         if ((w & 0x3b000000) == 0x18000000) { /* load register (literal) */
             insn->kind = (w & 0xc4000000) == 0xc4000000 ? A64_INSN_UNKNOWN : A64_INSN_LITERAL;
             insn->rel = a64_sext((w >> 5) & 0x7ffff, 19) * 4;

@@ -2,9 +2,11 @@
  * refuse.c - an executable that exports SSL_read, SSL_write and SSL_free,
  * for the refusal test (issue 12, criterion 4).
  *
- *   -DREFUSE_RIPREL  SSL_read opens with a RIP-relative load
- *   -DREFUSE_JMP     SSL_read opens with a jmp
- *   neither          SSL_read is as patchable as the others (the control)
+ *   -DREFUSE_RIPREL  SSL_read opens with a RIP-relative load (arm64: adrp)
+ *   -DREFUSE_JMP     SSL_read opens with a jmp (arm64: b)
+ *   -DREFUSE_INTO    (arm64) SSL_read branches back to its own entry
+ *   -DREFUSE_LEAF    (arm64) SSL_read calls nothing
+ *   none of these    SSL_read is as patchable as the others (the control)
  *
  * It calls each function once and prints the first 16 bytes of each entry,
  * as the process sees them in main(): under the preload, a refused object
@@ -26,7 +28,7 @@ static int refuse_add(int a, int b)
 }
 int (*volatile refuse_op)(int, int) = refuse_add;
 
-#if defined(REFUSE_RIPREL) || defined(REFUSE_JMP)
+#if defined(REFUSE_RIPREL) || defined(REFUSE_JMP) || defined(REFUSE_INTO) || defined(REFUSE_LEAF)
 int SSL_read(void *ssl, void *buf, int num);
 REFUSE_EXPORT int refuse_read_body(void *ssl, void *buf, int num)
 {
@@ -34,7 +36,41 @@ REFUSE_EXPORT int refuse_read_body(void *ssl, void *buf, int num)
     (void)buf;
     return refuse_op(num, refuse_state) - 1; /* not a tail call */
 }
+#if defined(__aarch64__)
+/* Each returns what the control's SSL_read returns (num + refuse_state - 1),
+ * so the program's output does not depend on the variant. */
 #if defined(REFUSE_RIPREL)
+__asm__(".text\n.globl SSL_read\n.type SSL_read,%function\nSSL_read:\n"
+        "  adrp x8, refuse_state\n"
+        "  ldr w8, [x8, :lo12:refuse_state]\n"
+        "  add w0, w8, w2\n"
+        "  sub w0, w0, #1\n"
+        "  ret\n"
+        ".size SSL_read, .-SSL_read\n");
+#elif defined(REFUSE_JMP)
+__asm__(".text\n.globl SSL_read\n.type SSL_read,%function\nSSL_read:\n"
+        "  b refuse_read_body\n"
+        "  brk #0\n"
+        ".size SSL_read, .-SSL_read\n");
+#elif defined(REFUSE_INTO)
+/* The b.gt back to the entry is never taken (the body returns a small
+ * number), but the patcher cannot know that. */
+__asm__(".text\n.globl SSL_read\n.type SSL_read,%function\nSSL_read:\n"
+        "  stp x29, x30, [sp, #-16]!\n"
+        "  mov x29, sp\n"
+        "  bl refuse_read_body\n"
+        "  ldp x29, x30, [sp], #16\n"
+        "  cmp w0, #1000\n"
+        "  b.gt SSL_read\n"
+        "  ret\n"
+        ".size SSL_read, .-SSL_read\n");
+#else
+__asm__(".text\n.globl SSL_read\n.type SSL_read,%function\nSSL_read:\n"
+        "  add w0, w2, #6\n"
+        "  ret\n"
+        ".size SSL_read, .-SSL_read\n");
+#endif
+#elif defined(REFUSE_RIPREL)
 __asm__(".text\n.globl SSL_read\n.type SSL_read,@function\nSSL_read:\n"
         "  movl refuse_state(%rip), %eax\n"
         "  addl %edx, %eax\n"

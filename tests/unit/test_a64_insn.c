@@ -150,18 +150,12 @@ START_TEST(branches_through_registers_name_the_register)
         int kind;
         int reg;
     } cases[] = {
-        {"br x16", 0xd61f0200, A64_INSN_BR, 16},
-        {"br x1", 0xd61f0020, A64_INSN_BR, 1},
-        {"blr x8", 0xd63f0100, A64_INSN_BLR, 8},
-        {"ret", 0xd65f03c0, A64_INSN_RET, 30},
-        {"ret x1", 0xd65f0020, A64_INSN_RET, 1},
-        {"retaa", 0xd65f0bff, A64_INSN_RET, 31},
-        {"retab", 0xd65f0fff, A64_INSN_RET, 31},
-        {"braa x16,x17", 0xd71f0a11, A64_INSN_BR, 16},
-        {"brab x1,sp", 0xd71f0c3f, A64_INSN_BR, 1},
-        {"braaz x16", 0xd61f0a1f, A64_INSN_BR, 16},
-        {"blraa x8,x9", 0xd73f0909, A64_INSN_BLR, 8},
-        {"blraaz x3", 0xd63f087f, A64_INSN_BLR, 3},
+        {"br x16", 0xd61f0200, A64_INSN_BR, 16},      {"br x1", 0xd61f0020, A64_INSN_BR, 1},
+        {"blr x8", 0xd63f0100, A64_INSN_BLR, 8},      {"ret", 0xd65f03c0, A64_INSN_RET, 30},
+        {"ret x1", 0xd65f0020, A64_INSN_RET, 1},      {"retaa", 0xd65f0bff, A64_INSN_RET, 31},
+        {"retab", 0xd65f0fff, A64_INSN_RET, 31},      {"braa x16,x17", 0xd71f0a11, A64_INSN_BR, 16},
+        {"brab x1,sp", 0xd71f0c3f, A64_INSN_BR, 1},   {"braaz x16", 0xd61f0a1f, A64_INSN_BR, 16},
+        {"blraa x8,x9", 0xd73f0909, A64_INSN_BLR, 8}, {"blraaz x3", 0xd63f087f, A64_INSN_BLR, 3},
         {"blrabz x4", 0xd63f0c9f, A64_INSN_BLR, 4},
     };
     for (size_t i = 0; i < N(cases); i++) {
@@ -196,11 +190,9 @@ START_TEST(the_official_node_22_prologues_classify_as_the_patcher_expects)
 {
     /* SSL_read: stp; mov x29,sp; stp; tbnz. SSL_free: cbz; stp; add; mov. */
     static const uint32_t ssl_read[] = {0xa9b97bfd, 0x910003fd, 0xa90153f3, 0x37f80ca2};
-    static const int read_kinds[] = {A64_INSN_PLAIN, A64_INSN_PLAIN, A64_INSN_PLAIN,
-                                     A64_INSN_TBZ};
+    static const int read_kinds[] = {A64_INSN_PLAIN, A64_INSN_PLAIN, A64_INSN_PLAIN, A64_INSN_TBZ};
     static const uint32_t ssl_free[] = {0xb40005e0, 0xa9be7bfd, 0x91008001, 0x910003fd};
-    static const int free_kinds[] = {A64_INSN_CBZ, A64_INSN_PLAIN, A64_INSN_PLAIN,
-                                     A64_INSN_PLAIN};
+    static const int free_kinds[] = {A64_INSN_CBZ, A64_INSN_PLAIN, A64_INSN_PLAIN, A64_INSN_PLAIN};
     struct a64_insn insn;
     for (size_t i = 0; i < N(ssl_read); i++) {
         a64_insn_decode(ssl_read[i], &insn);
