@@ -12,7 +12,7 @@
  * with "libssl" is left to symbol interposition (sym.c), and the preload is
  * skipped (it defines SSL_read too).
  *
- * Patch, per function (x86-64):
+ * Patch, per function (x86-64, patch_x86.c):
  *
  *   entry:  [endbr64]  jmp rel32 -> relay       (5 bytes; 14 with no near page)
  *   relay:  jmp [rip+0]; .quad hook             (in a page within +-2 GiB)
@@ -39,6 +39,65 @@
  * callers know (OpenSSL's SSL_read & co. all reach an indirect call). What this cannot see is a
  * branch from outside the function (a split-off .cold part jumping back into the prologue) or a
  * computed jump; compilers resume such paths after the prologue.
+ *
+ * Patch, per function (arm64, patch_a64.c):
+ *
+ *   entry:  [bti]  b relay                      (one word; the page within +-128 MiB)
+ *   relay:  ldr x16, #8; br x16; .quad hook
+ *   tramp:  bti c; relocated instruction; b entry+n
+ *
+ * b reaches +-128 MiB and there is no short absolute form, so the relay
+ * page must be that near every entry (patch_map_code tries pages just past
+ * and before the object, within PATCH_REACH) or the object is refused. The
+ * relay may clobber x16: IP0 and IP1 are free at every call boundary under
+ * AAPCS64 (veneers and PLT entries use them), and br x16 into a hook that
+ * opens with paciasp or bti c is a valid BTI landing (bti c accepts br from
+ * x16/x17). Every other branch emitted is direct, and a direct branch is
+ * never BTI-checked: a br from the trampoline back into a guarded page would
+ * land on a non-pad and fault. A bti at the entry stays, as endbr64 does on
+ * x86-64. An entry opening with paciasp (or pacibsp) is the one two-word
+ * patch:
+ *
+ *   entry:  bti jc; b relay
+ *   tramp:  paciasp; second instruction; b entry+8
+ *
+ * paciasp signs LR with SP as the modifier, and the function's autiasp
+ * checks it with the SP it has restored by then, which is the SP it was
+ * entered with. Left at the entry it would sign the caller's return address
+ * and the hook, itself compiled with pac-ret, would return through an LR
+ * still signed: a fault. In the trampoline it runs with LR = the hook's
+ * return address and SP = the hook's SP at its blr, which is exactly the SP
+ * the function's epilogue restores before autiasp, so sign and check agree
+ * and the function returns into the hook. paciasp is also the landing pad
+ * of indirect calls into the function (and is one for the hook's blr into
+ * the trampoline, which so needs no bti). Its place at the entry gets a
+ * bti jc, not a bti c: paciasp accepts BTYPE 01 and 10 (br x16/x17, blr)
+ * always, and 11 (br through another register) too when SCTLR_EL1.BT0 is
+ * 0; bti jc accepts all three, so whatever the kernel chose, every branch
+ * that landed there still lands. On a CPU without BTI it is a nop.
+ *
+ * On arm64 the relocated instructions are those a64_insn.c classifies as
+ * plain, plus, as on x86-64, conditional branches (b.cond, cbz/cbnz,
+ * tbz/tbnz) whose target lies outside the patched words, rewritten as the
+ * opposite condition over a direct b (Node 22's SSL_free opens with
+ * "cbz x0"). adr, adrp, literal loads, b, bl, returns and branches through
+ * registers are refused by name. The body scan is the same: any direct
+ * branch into the patched words, or no call at all (no bl, blr, branch out
+ * of the function, or br through x16/x17, the register of a BTI-compatible
+ * indirect tail call; a br through another register may be a switch) is a
+ * refusal.
+ *
+ * Instruction caches. arm64 does not keep the instruction cache coherent
+ * with stores: the trampolines and each patched copy are cleaned to the
+ * point of unification and invalidated (__builtin___clear_cache: DC CVAU,
+ * IC IVAU, DSB, ISB) after they are written and before they can run. The
+ * data side is physically tagged, so cleaning through the copy's address
+ * suffices; IC IVAU works on virtual addresses, and an instruction cache may
+ * still hold the replaced page's code under the program's address, so the
+ * final range is invalidated again after the mremap. On x86-64 these calls
+ * compile to nothing. Where the object's code is BTI-guarded (its
+ * PT_GNU_PROPERTY says BTI), the copies are made PROT_BTI too, so the
+ * patched pages keep their guard.
  *
  * The switch. The entry is not made writable in place: SELinux (execmod)
  * may let a file page become writable and then refuse to make the modified

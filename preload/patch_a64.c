@@ -8,7 +8,7 @@
  *
  * and, for a function that opens with paciasp or pacibsp:
  *
- *   entry:  bti c; b relay                    (two words replaced)
+ *   entry:  bti jc; b relay                   (two words replaced)
  *   tramp:  paciasp; second instruction; b entry+8
  *
  * A relocated conditional branch (b.cond, cbz/cbnz, tbz/tbnz) whose target
@@ -30,6 +30,7 @@
 #endif
 
 #define A64_BTI_C_WORD 0xd503245fu
+#define A64_BTI_JC_WORD 0xd50324dfu
 #define A64_LDR_X16_8 0x58000050u /* ldr x16, #8 */
 #define A64_BR_X16 0xd61f0200u
 #define A64_RELAY 16               /* bytes: ldr, br, .quad */
@@ -159,8 +160,9 @@ bool patch_arch_plan_fn(struct patch_plan *plan, struct patch_fn *fn, const char
     }
     /* A bti stays where it is; paciasp moves to the trampoline (it signs
      * LR, which must be the hook's return address, not the caller's) and
-     * leaves a bti c in its place, so that an indirect call still lands on
-     * a pad: patch.c's DESIGN has the reasoning. */
+     * leaves a bti jc in its place, so that every indirect branch that
+     * landed on it still lands on a pad: patch.c's DESIGN has the
+     * reasoning. */
     a64_insn_decode(a64_word(fn->entry), &insn);
     fn->skip = insn.kind == A64_INSN_BTI ? 4 : 0;
     fn->len = insn.kind == A64_INSN_PACSP ? 8 : 4;
@@ -232,7 +234,7 @@ void patch_arch_entry_bytes(const struct patch_plan *plan, int f, uint8_t *out)
     uint32_t w[2];
     size_t n = 0;
     if (fn->patch_len == 8)
-        w[n++] = A64_BTI_C_WORD; /* in place of paciasp */
+        w[n++] = A64_BTI_JC_WORD; /* in place of paciasp: see DESIGN */
     a64_b(at + n * 4, (uintptr_t)patch_slot(plan, f), &w[n]);
     n++;
     memcpy(out, w, n * 4);
