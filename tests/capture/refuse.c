@@ -6,6 +6,10 @@
  *   -DREFUSE_JMP     SSL_read opens with a jmp (arm64: b)
  *   -DREFUSE_INTO    (arm64) SSL_read branches back to its own entry
  *   -DREFUSE_LEAF    (arm64) SSL_read calls nothing
+ *   -DCONDBR         (arm64) not a refusal: SSL_read opens with tbnz, as
+ *                    Node 22's SSL_read has it a few words later, and main
+ *                    also calls it with a negative length, so the relocated
+ *                    branch is taken once and not taken once
  *   none of these    SSL_read is as patchable as the others (the control)
  *
  * It calls each function once and prints the first 16 bytes of each entry,
@@ -28,7 +32,8 @@ static int refuse_add(int a, int b)
 }
 int (*volatile refuse_op)(int, int) = refuse_add;
 
-#if defined(REFUSE_RIPREL) || defined(REFUSE_JMP) || defined(REFUSE_INTO) || defined(REFUSE_LEAF)
+#if defined(REFUSE_RIPREL) || defined(REFUSE_JMP) || defined(REFUSE_INTO) ||                       \
+    defined(REFUSE_LEAF) || defined(CONDBR)
 int SSL_read(void *ssl, void *buf, int num);
 REFUSE_EXPORT int refuse_read_body(void *ssl, void *buf, int num)
 {
@@ -62,6 +67,18 @@ __asm__(".text\n.globl SSL_read\n.type SSL_read,%function\nSSL_read:\n"
         "  ldp x29, x30, [sp], #16\n"
         "  cmp w0, #1000\n"
         "  b.gt SSL_read\n"
+        "  ret\n"
+        ".size SSL_read, .-SSL_read\n");
+#elif defined(CONDBR)
+__asm__(".text\n.globl SSL_read\n.type SSL_read,%function\nSSL_read:\n"
+        "  tbnz w2, #31, 1f\n"
+        "  stp x29, x30, [sp, #-16]!\n"
+        "  mov x29, sp\n"
+        "  bl refuse_read_body\n"
+        "  ldp x29, x30, [sp], #16\n"
+        "  ret\n"
+        "1:\n"
+        "  mov w0, #-2\n"
         "  ret\n"
         ".size SSL_read, .-SSL_read\n");
 #else
@@ -126,5 +143,8 @@ int main(void)
     refuse_show("SSL_read", (const void *)SSL_read);
     refuse_show("SSL_write", (const void *)SSL_write);
     refuse_show("SSL_free", (const void *)SSL_free);
+#if defined(CONDBR)
+    printf("negative %d\n", SSL_read(&dummy, buf, -5));
+#endif
     return 0;
 }

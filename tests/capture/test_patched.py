@@ -21,6 +21,9 @@ under the preload with the stub core, and compare with runs without it:
         its entry and one that calls nothing (refuse.c), run exactly as
         without the preload, nothing of them is patched, one debug line says
         why; the control build is patched.
+  relocated_branch (arm64)
+        an SSL_read opening with tbnz is patched and its moved branch goes
+        where it went, taken and not taken.
   node_transparency MAJOR
         the official Node build (scripts/setup-node-official MAJOR): a TLS
         server and three clients on three threads exchange several MiB both
@@ -139,6 +142,25 @@ def case_refusal(c):
     expect(plain[:2] == patched[:2], "the control's calls differ under the preload")
     for a, b in zip(plain[2:], patched[2:]):
         expect(a != b, "the control's entry was not patched: %s" % b)
+
+
+def case_relocated_branch(c):
+    """arm64: an entry opening with tbnz (refuse.c -DCONDBR) is patched, and
+    the branch, moved to the trampoline, goes where it went, taken or not."""
+    exe = ENV["ARGUS_PATCH_CONDBR"]
+    plain = c.run([exe], c.plain_env()).stdout.splitlines()
+    p = c.run([exe], c.preload_env(OTEL_LOG_LEVEL="debug"))
+    patched = p.stdout.splitlines()
+    expect(len(debug_lines(p.stderr, "patched the OpenSSL built into")) == 1,
+           "the tbnz entry was not patched:\n%s" % p.stderr)
+    expect(plain[-1] == "negative -2" and plain[0] == "read 9 write 11",
+           "the program itself changed: %s" % plain)
+    calls = [l for l in plain if not l.startswith("SSL_")]
+    expect(calls == [l for l in patched if not l.startswith("SSL_")],
+           "the calls differ under the preload:\n%s\n%s" % (plain, patched))
+    read = [l for l in plain if l.startswith("SSL_read ")]
+    expect(read and read != [l for l in patched if l.startswith("SSL_read ")],
+           "SSL_read's entry was not patched")
 
 
 def case_node_transparency(c, major):
