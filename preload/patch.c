@@ -80,12 +80,13 @@
  * plain, plus, as on x86-64, conditional branches (b.cond, cbz/cbnz,
  * tbz/tbnz) whose target lies outside the patched words, rewritten as the
  * opposite condition over a direct b (Node 22's SSL_free opens with
- * "cbz x0"). adr, adrp, literal loads, b, bl, returns and branches through
- * registers are refused by name. The body scan is the same: any direct
- * branch into the patched words, or no call at all (no bl, blr, branch out
- * of the function, or br through x16/x17, the register of a BTI-compatible
- * indirect tail call; a br through another register may be a switch) is a
- * refusal.
+ * "cbz x0"), and adr and adrp, rewritten as a literal load of the address
+ * they computed in place.
+ * Literal loads (which would need a scratch register for the address), b,
+ * bl, returns and branches through registers are refused by name. The body scan is the same: any
+ * direct branch into the patched words, or no call at all (no bl, blr, branch out of the function,
+ * or br through x16/x17, the register of a BTI-compatible indirect tail call; a br through another
+ * register may be a switch) is a refusal.
  *
  * Instruction caches. arm64 does not keep the instruction cache coherent
  * with stores: the trampolines and each patched copy are cleaned to the

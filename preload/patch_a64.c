@@ -13,7 +13,9 @@
  *
  * A relocated conditional branch (b.cond, cbz/cbnz, tbz/tbnz) whose target
  * lies outside the patched words becomes the opposite condition over a
- * direct b to the same target: "cbnz x0, +8; b target". Every branch the
+ * direct b to the same target: "cbnz x0, +8; b target". A relocated adr or
+ * adrp becomes a load of the address it computed at its old place:
+ * "ldr xd, #8; b #12; .quad address". Every branch the
  * backend emits is direct, except the relay's br x16 into the hook (a C
  * function of cap.c that starts with a landing pad); a br back into a
  * guarded page would land on a non-pad and fault.
@@ -115,7 +117,7 @@ static size_t a64_build(struct patch_plan *plan, int f, uint32_t *out, const cha
         uint32_t w = a64_word(fn->entry + off);
         struct a64_insn insn;
         a64_insn_decode(w, &insn);
-        if (n + 3 > A64_WORDS) {
+        if (n + 5 > A64_WORDS) { /* the longest rewrite, and the b back */
             snprintf(plan->why, sizeof(plan->why), "%s: its trampoline would not fit", name);
             return 0;
         }
@@ -134,6 +136,16 @@ static size_t a64_build(struct patch_plan *plan, int f, uint32_t *out, const cha
                 return 0;
             }
             n++;
+        } else if (insn.kind == A64_INSN_ADR || insn.kind == A64_INSN_ADRP) {
+            /* The address it computes, as a literal: ldr xd, #8; b #12;
+             * .quad value (the literal is read as data, never run). */
+            uintptr_t pc = (uintptr_t)fn->entry + off;
+            uint64_t value =
+                (insn.kind == A64_INSN_ADRP ? pc & ~(uintptr_t)0xfff : pc) + (uint64_t)insn.rel;
+            out[n++] = 0x58000040u | (w & 0x1f);
+            out[n++] = 0x14000003u;
+            memcpy(&out[n], &value, 8);
+            n += 2;
         } else {
             snprintf(plan->why, sizeof(plan->why), "%s+%zu: %s", name, off, a64_refusal(&insn));
             return 0;

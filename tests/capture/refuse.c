@@ -2,7 +2,8 @@
  * refuse.c - an executable that exports SSL_read, SSL_write and SSL_free,
  * for the refusal test (issue 12, criterion 4).
  *
- *   -DREFUSE_RIPREL  SSL_read opens with a RIP-relative load (arm64: adrp)
+ *   -DREFUSE_RIPREL  SSL_read opens with a RIP-relative load (arm64: a
+ *                    literal load)
  *   -DREFUSE_JMP     SSL_read opens with a jmp (arm64: b)
  *   -DREFUSE_INTO    (arm64) SSL_read branches back to its own entry
  *   -DREFUSE_LEAF    (arm64) SSL_read calls nothing
@@ -10,6 +11,8 @@
  *                    Node 22's SSL_read has it a few words later, and main
  *                    also calls it with a negative length, so the relocated
  *                    branch is taken once and not taken once
+ *   -DADRP           (arm64) not a refusal: SSL_read opens with adrp, which
+ *                    the trampoline turns into a load of the same address
  *   none of these    SSL_read is as patchable as the others (the control)
  *
  * It calls each function once and prints the first 16 bytes of each entry,
@@ -33,7 +36,7 @@ static int refuse_add(int a, int b)
 int (*volatile refuse_op)(int, int) = refuse_add;
 
 #if defined(REFUSE_RIPREL) || defined(REFUSE_JMP) || defined(REFUSE_INTO) ||                       \
-    defined(REFUSE_LEAF) || defined(CONDBR)
+    defined(REFUSE_LEAF) || defined(CONDBR) || defined(ADRP)
 int SSL_read(void *ssl, void *buf, int num);
 REFUSE_EXPORT int refuse_read_body(void *ssl, void *buf, int num)
 {
@@ -46,10 +49,22 @@ REFUSE_EXPORT int refuse_read_body(void *ssl, void *buf, int num)
  * so the program's output does not depend on the variant. */
 #if defined(REFUSE_RIPREL)
 __asm__(".text\n.globl SSL_read\n.type SSL_read,%function\nSSL_read:\n"
+        "  ldr w9, 1f\n"
+        "  add w0, w2, w9\n"
+        "  ret\n"
+        "1: .word 6\n"
+        ".size SSL_read, .-SSL_read\n");
+#elif defined(ADRP)
+/* Passes num + refuse_state to the body: 3 + 7 + 7 - 1 = 16 if the adrp
+ * found refuse_state, anything else (or a fault) if not. */
+__asm__(".text\n.globl SSL_read\n.type SSL_read,%function\nSSL_read:\n"
         "  adrp x8, refuse_state\n"
-        "  ldr w8, [x8, :lo12:refuse_state]\n"
-        "  add w0, w8, w2\n"
-        "  sub w0, w0, #1\n"
+        "  stp x29, x30, [sp, #-16]!\n"
+        "  mov x29, sp\n"
+        "  ldr w9, [x8, :lo12:refuse_state]\n"
+        "  add w2, w2, w9\n"
+        "  bl refuse_read_body\n"
+        "  ldp x29, x30, [sp], #16\n"
         "  ret\n"
         ".size SSL_read, .-SSL_read\n");
 #elif defined(REFUSE_JMP)

@@ -16,14 +16,15 @@ under the preload with the stub core, and compare with runs without it:
         with guarded pages (bti_probe.c: its probe must die of SIGILL first,
         or the case proves nothing) whose SSL_* are called through pointers.
   refusal
-        executables whose SSL_read opens with a RIP-relative load (arm64:
-        adrp) or a jmp (arm64: b), and on arm64 one that branches back into
+        executables whose SSL_read opens with a RIP-relative load (arm64: a
+        literal load) or a jmp (arm64: b), and on arm64 one that branches back into
         its entry and one that calls nothing (refuse.c), run exactly as
         without the preload, nothing of them is patched, one debug line says
         why; the control build is patched.
-  relocated_branch (arm64)
+  relocated_branch, relocated_adrp (arm64)
         an SSL_read opening with tbnz is patched and its moved branch goes
-        where it went, taken and not taken.
+        where it went, taken and not taken; one opening with adrp is patched
+        and the trampoline's load of that address finds the same variable.
   node_transparency MAJOR
         the official Node build (scripts/setup-node-official MAJOR): a TLS
         server and three clients on three threads exchange several MiB both
@@ -114,7 +115,7 @@ def case_shim_bti_transparency(c):
 
 
 REFUSALS = (
-    (("ARGUS_REFUSE_RIPREL", "SSL_read+0: a PC-relative adrp"),
+    (("ARGUS_REFUSE_RIPREL", "SSL_read+0: a PC-relative literal load"),
      ("ARGUS_REFUSE_JMP", "SSL_read+0: a branch"),
      ("ARGUS_REFUSE_INTO", "SSL_read+20: a branch into the patched bytes"),
      ("ARGUS_REFUSE_LEAF", "SSL_read calls nothing"))
@@ -161,6 +162,19 @@ def case_relocated_branch(c):
     read = [l for l in plain if l.startswith("SSL_read ")]
     expect(read and read != [l for l in patched if l.startswith("SSL_read ")],
            "SSL_read's entry was not patched")
+
+
+def case_relocated_adrp(c):
+    exe = ENV["ARGUS_PATCH_ADRP"]
+    plain = c.run([exe], c.plain_env()).stdout.splitlines()
+    p = c.run([exe], c.preload_env(OTEL_LOG_LEVEL="debug"))
+    patched = p.stdout.splitlines()
+    expect(len(debug_lines(p.stderr, "patched the OpenSSL built into")) == 1,
+           "the adrp entry was not patched:\n%s" % p.stderr)
+    expect(plain[0] == "read 16 write 11", "the program itself changed: %s" % plain)
+    expect(plain[:2] == patched[:2], "the calls differ under the preload:\n%s\n%s"
+           % (plain, patched))
+    expect(plain[2] != patched[2], "SSL_read's entry was not patched: %s" % patched[2])
 
 
 def case_node_transparency(c, major):
