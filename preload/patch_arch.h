@@ -86,6 +86,7 @@ static inline bool patch_in_region(const struct patch_fn *fn, uintptr_t target)
     return target >= (uintptr_t)fn->entry && target < (uintptr_t)fn->entry + fn->skip + fn->len;
 }
 
+#if PATCH_ARCH
 /* Returns false, with plan->why set, if the prologue cannot be proved safe
  * to relocate. fn->entry, size and hook are set; plan->code is mapped. */
 bool patch_arch_plan_fn(struct patch_plan *plan, struct patch_fn *fn, const char *name);
@@ -95,5 +96,23 @@ void *patch_arch_emit(struct patch_plan *plan, int f);
 
 /* The fn->patch_len bytes written at fn's entry + skip, into out. */
 void patch_arch_entry_bytes(const struct patch_plan *plan, int f, uint8_t *out);
+#else
+/* No backend: patch.c refuses before it would call these. */
+static inline bool patch_arch_plan_fn(struct patch_plan *plan, struct patch_fn *fn,
+                                      const char *name)
+{
+    (void)plan, (void)fn, (void)name;
+    return false;
+}
+static inline void *patch_arch_emit(struct patch_plan *plan, int f)
+{
+    (void)plan, (void)f;
+    return NULL;
+}
+static inline void patch_arch_entry_bytes(const struct patch_plan *plan, int f, uint8_t *out)
+{
+    (void)plan, (void)f, (void)out;
+}
+#endif
 
 #endif
