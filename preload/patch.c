@@ -12,7 +12,7 @@
  * with "libssl" is left to symbol interposition (sym.c), and the preload is
  * skipped (it defines SSL_read too).
  *
- * Patch, per function (x86-64):
+ * Patch, per function (x86-64, patch_x86.c):
  *
  *   entry:  [endbr64]  jmp rel32 -> relay       (5 bytes; 14 with no near page)
  *   relay:  jmp [rip+0]; .quad hook             (in a page within +-2 GiB)
@@ -39,6 +39,66 @@
  * callers know (OpenSSL's SSL_read & co. all reach an indirect call). What this cannot see is a
  * branch from outside the function (a split-off .cold part jumping back into the prologue) or a
  * computed jump; compilers resume such paths after the prologue.
+ *
+ * Patch, per function (arm64, patch_a64.c):
+ *
+ *   entry:  [bti]  b relay                      (one word; the page within +-128 MiB)
+ *   relay:  ldr x16, #8; br x16; .quad hook
+ *   tramp:  bti c; relocated instruction; b entry+n
+ *
+ * b reaches +-128 MiB and there is no short absolute form, so the relay
+ * page must be that near every entry (patch_map_code tries pages just past
+ * and before the object, within PATCH_REACH) or the object is refused. The
+ * relay may clobber x16: IP0 and IP1 are free at every call boundary under
+ * AAPCS64 (veneers and PLT entries use them), and br x16 into a hook that
+ * opens with paciasp or bti c is a valid BTI landing (bti c accepts br from
+ * x16/x17). Every other branch emitted is direct, and a direct branch is
+ * never BTI-checked: a br from the trampoline back into a guarded page would
+ * land on a non-pad and fault. A bti at the entry stays, as endbr64 does on
+ * x86-64. An entry opening with paciasp (or pacibsp) is the one two-word
+ * patch:
+ *
+ *   entry:  bti jc; b relay
+ *   tramp:  paciasp; second instruction; b entry+8
+ *
+ * paciasp signs LR with SP as the modifier, and the function's autiasp
+ * checks it with the SP it has restored by then, which is the SP it was
+ * entered with. Left at the entry it would sign the caller's return address
+ * and the hook, itself compiled with pac-ret, would return through an LR
+ * still signed: a fault. In the trampoline it runs with LR = the hook's
+ * return address and SP = the hook's SP at its blr, which is exactly the SP
+ * the function's epilogue restores before autiasp, so sign and check agree
+ * and the function returns into the hook. paciasp is also the landing pad
+ * of indirect calls into the function (and is one for the hook's blr into
+ * the trampoline, which so needs no bti). Its place at the entry gets a
+ * bti jc, not a bti c: paciasp accepts BTYPE 01 and 10 (br x16/x17, blr)
+ * always, and 11 (br through another register) too when SCTLR_EL1.BT0 is
+ * 0; bti jc accepts all three, so whatever the kernel chose, every branch
+ * that landed there still lands. On a CPU without BTI it is a nop.
+ *
+ * On arm64 the relocated instructions are those a64_insn.c classifies as
+ * plain, plus, as on x86-64, conditional branches (b.cond, cbz/cbnz,
+ * tbz/tbnz) whose target lies outside the patched words, rewritten as the
+ * opposite condition over a direct b (Node 22's SSL_free opens with
+ * "cbz x0"), and adr and adrp, rewritten as a literal load of the address
+ * they computed in place.
+ * Literal loads (which would need a scratch register for the address), b,
+ * bl, returns and branches through registers are refused by name. The body scan is the same: any
+ * direct branch into the patched words, or no call at all (no bl, blr, branch out of the function,
+ * or br through x16/x17, the register of a BTI-compatible indirect tail call; a br through another
+ * register may be a switch) is a refusal.
+ *
+ * Instruction caches. arm64 does not keep the instruction cache coherent
+ * with stores: the trampolines and each patched copy are cleaned to the
+ * point of unification and invalidated (__builtin___clear_cache: DC CVAU,
+ * IC IVAU, DSB, ISB) after they are written and before they can run. The
+ * data side is physically tagged, so cleaning through the copy's address
+ * suffices; IC IVAU works on virtual addresses, and an instruction cache may
+ * still hold the replaced page's code under the program's address, so the
+ * final range is invalidated again after the mremap. On x86-64 these calls
+ * compile to nothing. Where the object's code is BTI-guarded (its
+ * PT_GNU_PROPERTY says BTI), the copies are made PROT_BTI too, so the
+ * patched pages keep their guard.
  *
  * The switch. The entry is not made writable in place: SELinux (execmod)
  * may let a file page become writable and then refuse to make the modified
@@ -72,15 +132,13 @@
 
 #include "cap.h"
 #include "log.h"
-#include "x86_insn.h"
+#include "patch_arch.h"
 
 struct sym_ssl patch_libs[PATCH_MAX_OBJECTS];
 unsigned patch_n_libs;
 /* Each patched object's OpenSSL_version(), if it exports one. */
 static const char *(*patch_version[PATCH_MAX_OBJECTS])(int);
 
-/* The functions we patch, in this order in every table below. */
-enum { PATCH_READ, PATCH_READ_EX, PATCH_WRITE, PATCH_WRITE_EX, PATCH_FREE, PATCH_N_FNS };
 static const char *const patch_fn_names[PATCH_N_FNS] = {"SSL_read", "SSL_read_ex", "SSL_write",
                                                         "SSL_write_ex", "SSL_free"};
 
@@ -226,185 +284,12 @@ static int patch_find_cb(struct dl_phdr_info *info, size_t size, void *arg)
     return 0;
 }
 
-/* --- plan: what each function's patch will be ----------------------------- */
-
-#define PATCH_JMP_NEAR 5 /* jmp rel32 */
-#define PATCH_JMP_ABS 14 /* jmp [rip+0]; .quad target */
-#define PATCH_SLOT 256   /* code page bytes per function: relay + trampoline */
-#define PATCH_BODY_MAX (1u << 20)
-
-struct patch_fn {
-    uint8_t *entry;
-    size_t size; /* st_size */
-    size_t skip; /* 4 when an endbr64 stays at the entry */
-    size_t len;  /* bytes relocated, from entry + skip */
-    void *hook;
-};
-
-struct patch_plan {
-    struct patch_fn fns[PATCH_N_FNS];
-    uint8_t *code; /* the relay + trampoline page */
-    size_t page;
-    size_t jmp_len;
-    char why[160]; /* the refusal, for the debug line */
-};
-
-/* A branch to the entry itself is refused too: the function would re-enter
- * the hook from the middle of its own body. */
-static bool patch_in_region(const struct patch_fn *fn, uintptr_t target)
-{
-    return target >= (uintptr_t)fn->entry && target < (uintptr_t)fn->entry + fn->skip + fn->len;
-}
-
-/* Decides how many instructions to move. Returns false (and says why) if
- * the prologue cannot be proved safe to relocate. */
-static bool patch_plan_fn(struct patch_plan *plan, struct patch_fn *fn, const char *name)
-{
-    struct x86_insn insn;
-    size_t off;
-
-    if (fn->size < plan->jmp_len || fn->size > PATCH_BODY_MAX) {
-        snprintf(plan->why, sizeof(plan->why), "%s has an implausible size (%zu bytes)", name,
-                 fn->size);
-        return false;
-    }
-    fn->skip = 0;
-    if (x86_insn_decode(fn->entry, fn->size, &insn) > 0 && insn.endbr)
-        fn->skip = insn.len;
-    /* relay, endbr64, the relocated instructions, the jmp back */
-    size_t emitted = PATCH_JMP_ABS + 4 + PATCH_JMP_ABS;
-    for (off = fn->skip; off - fn->skip < plan->jmp_len;) {
-        int n = x86_insn_decode(fn->entry + off, fn->size - off, &insn);
-        if (n < 0) {
-            snprintf(plan->why, sizeof(plan->why), "%s+%zu: an instruction it cannot decode", name,
-                     off);
-            return false;
-        }
-        if (insn.kind != X86_INSN_PLAIN && insn.kind != X86_INSN_JCC) {
-            static const char *const kinds[] = {
-                [X86_INSN_RIPREL] = "a RIP-relative operand",
-                [X86_INSN_JMP] = "a jump",
-                [X86_INSN_CALL] = "a call",
-                [X86_INSN_LOOP] = "a loop branch",
-                [X86_INSN_END] = "the end of the function",
-                [X86_INSN_INDIRECT_CALL] = "an indirect call",
-            };
-            snprintf(plan->why, sizeof(plan->why), "%s+%zu: %s", name, off, kinds[insn.kind]);
-            return false;
-        }
-        emitted += insn.kind == X86_INSN_JCC ? 2 + PATCH_JMP_ABS : (size_t)n;
-        off += (size_t)n;
-    }
-    fn->len = off - fn->skip;
-    if (emitted > PATCH_SLOT) {
-        snprintf(plan->why, sizeof(plan->why), "%s: its trampoline would not fit", name);
-        return false;
-    }
-    if (plan->jmp_len == PATCH_JMP_NEAR) {
-        int64_t d = (int64_t)((intptr_t)plan->code - (intptr_t)fn->entry);
-        if (d > INT32_MAX / 2 || d < -(INT32_MAX / 2)) {
-            snprintf(plan->why, sizeof(plan->why), "%s is out of rel32 reach of the trampolines",
-                     name);
-            return false;
-        }
-    }
-
-    /* Nothing in the function may branch into the bytes we replace, and it
-     * must call out somewhere (see DESIGN: callers of a leaf may keep values
-     * in the registers it leaves alone). */
-    bool calls = false;
-    for (off = 0; off < fn->size;) {
-        int n = x86_insn_decode(fn->entry + off, fn->size - off, &insn);
-        if (n < 0) {
-            snprintf(plan->why, sizeof(plan->why), "%s+%zu: cannot decode the body to check it",
-                     name, off);
-            return false;
-        }
-        if (insn.kind == X86_INSN_JCC || insn.kind == X86_INSN_JMP || insn.kind == X86_INSN_CALL ||
-            insn.kind == X86_INSN_LOOP) {
-            uintptr_t target = (uintptr_t)fn->entry + off + (size_t)n + (uintptr_t)insn.rel;
-            if (patch_in_region(fn, target)) {
-                snprintf(plan->why, sizeof(plan->why), "%s+%zu: a branch into the patched bytes",
-                         name, off);
-                return false;
-            }
-            if (insn.kind == X86_INSN_CALL || target < (uintptr_t)fn->entry ||
-                target >= (uintptr_t)fn->entry + fn->size)
-                calls = true; /* a call, or a tail call */
-        }
-        /* A jmp through memory at a RIP-relative address is a tail call
-         * through the GOT; one through a register may be a switch. */
-        if (insn.indirect == X86_IND_CALL || (insn.indirect == X86_IND_JMP && insn.disp_off != 0))
-            calls = true;
-        off += (size_t)n;
-    }
-    if (!calls) {
-        snprintf(plan->why, sizeof(plan->why),
-                 "%s calls nothing, so its callers may rely on registers it leaves alone", name);
-        return false;
-    }
-    return true;
-}
-
-static uint8_t *patch_emit_abs_jmp(uint8_t *p, uintptr_t target)
-{
-    static const uint8_t jmp[6] = {0xFF, 0x25, 0, 0, 0, 0}; /* jmp [rip+0] */
-    memcpy(p, jmp, sizeof(jmp));
-    memcpy(p + 6, &target, 8);
-    return p + 14;
-}
-
-/* Writes fn's relay (if near) and trampoline into its slot; returns the
- * trampoline. */
-static void *patch_emit(struct patch_plan *plan, int f)
-{
-    static const uint8_t endbr64[4] = {0xF3, 0x0F, 0x1E, 0xFA};
-    struct patch_fn *fn = &plan->fns[f];
-    uint8_t *slot = plan->code + (size_t)f * PATCH_SLOT;
-    uint8_t *p = slot;
-
-    if (plan->jmp_len == PATCH_JMP_NEAR)
-        p = patch_emit_abs_jmp(p, (uintptr_t)fn->hook); /* the relay */
-    uint8_t *tramp = p;
-    memcpy(p, endbr64, sizeof(endbr64));
-    p += sizeof(endbr64);
-    for (size_t off = fn->skip; off < fn->skip + fn->len;) {
-        struct x86_insn insn;
-        const uint8_t *src = fn->entry + off;
-        int n = x86_insn_decode(src, fn->skip + fn->len - off, &insn);
-        if (insn.kind == X86_INSN_JCC) {
-            uintptr_t target = (uintptr_t)src + (size_t)n + (uintptr_t)insn.rel;
-            *p++ = (uint8_t)(0x70 | (insn.cc ^ 1)); /* the opposite condition */
-            *p++ = PATCH_JMP_ABS;                   /* skips the jmp below */
-            p = patch_emit_abs_jmp(p, target);
-        } else {
-            memcpy(p, src, (size_t)n);
-            p += n;
-        }
-        off += (size_t)n;
-    }
-    patch_emit_abs_jmp(p, (uintptr_t)fn->entry + fn->skip + fn->len);
-    return tramp;
-}
-
-/* The bytes written at fn's entry + skip. */
-static void patch_entry_bytes(const struct patch_plan *plan, int f, uint8_t *out)
-{
-    const struct patch_fn *fn = &plan->fns[f];
-    uint8_t *relay = plan->code + (size_t)f * PATCH_SLOT;
-    if (plan->jmp_len == PATCH_JMP_NEAR) {
-        int32_t rel = (int32_t)((intptr_t)relay - ((intptr_t)fn->entry + (intptr_t)fn->skip + 5));
-        out[0] = 0xE9;
-        memcpy(out + 1, &rel, 4);
-    } else {
-        patch_emit_abs_jmp(out, (uintptr_t)fn->hook);
-    }
-}
-
-/* A page for the relays and trampolines, within reach of a rel32 jmp from
- * every entry if one can be had (tried just past and just before the
- * object's mappings), else anywhere (the entries then take 14 bytes). */
-static bool patch_map_code(struct patch_plan *plan, const struct patch_obj *obj)
+/* A page for the relays and trampolines, within PATCH_REACH of every entry
+ * (the code from elo to ehi) if one can be had (tried just past and just
+ * before the object's mappings), else, where the architecture has a far
+ * form (x86-64: a 14-byte absolute jmp at the entry), anywhere. */
+static bool patch_map_code(struct patch_plan *plan, const struct patch_obj *obj, uintptr_t elo,
+                           uintptr_t ehi)
 {
     uintptr_t lo = UINTPTR_MAX, hi = 0, page = plan->page;
     for (ElfW(Half) i = 0; i < obj->phnum; i++) {
@@ -420,7 +305,8 @@ static bool patch_map_code(struct patch_plan *plan, const struct patch_obj *obj)
     for (uintptr_t step = 0; step < 64; step++) {
         uintptr_t hints[2] = {hi + step * (1u << 20), lo - (step + 1) * (1u << 20)};
         for (int h = 0; h < 2; h++) {
-            if (hints[h] < (1u << 20) || hints[h] > lo + (1u << 30) || hints[h] + (1u << 30) < hi)
+            if (hints[h] < (1u << 20) || hints[h] + PATCH_REACH < ehi ||
+                hints[h] + page > elo + PATCH_REACH)
                 continue;
             void *p = mmap((void *)hints[h], page, PROT_READ | PROT_WRITE,
                            MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE, -1, 0);
@@ -431,15 +317,17 @@ static bool patch_map_code(struct patch_plan *plan, const struct patch_obj *obj)
                 continue;
             }
             plan->code = p;
-            plan->jmp_len = PATCH_JMP_NEAR;
+            plan->near = true;
             return true;
         }
     }
+    if (!PATCH_FAR_OK)
+        return false;
     void *p = mmap(NULL, page, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
     if (p == MAP_FAILED)
         return false;
     plan->code = p;
-    plan->jmp_len = PATCH_JMP_ABS;
+    plan->near = false;
     return true;
 }
 
@@ -476,7 +364,7 @@ static int patch_switch(struct patch_plan *plan, const bool *present)
             continue;
         uintptr_t at = (uintptr_t)plan->fns[f].entry + plan->fns[f].skip;
         patch_page_index(pages, &n_pages, at & ~(plan->page - 1));
-        patch_page_index(pages, &n_pages, (at + plan->jmp_len - 1) & ~(plan->page - 1));
+        patch_page_index(pages, &n_pages, (at + plan->fns[f].patch_len - 1) & ~(plan->page - 1));
     }
     for (unsigned i = 0; i < n_pages; i++) {
         void *p =
@@ -491,17 +379,24 @@ static int patch_switch(struct patch_plan *plan, const bool *present)
     for (int f = 0; f < PATCH_N_FNS; f++) {
         if (!present[f])
             continue;
-        uint8_t bytes[PATCH_JMP_ABS];
+        uint8_t bytes[PATCH_ENTRY_MAX];
         uintptr_t at = (uintptr_t)plan->fns[f].entry + plan->fns[f].skip;
-        patch_entry_bytes(plan, f, bytes);
-        for (size_t k = 0; k < plan->jmp_len; k++) {
+        patch_arch_entry_bytes(plan, f, bytes);
+        for (size_t k = 0; k < plan->fns[f].patch_len; k++) {
             uintptr_t a = at + k;
             int i = patch_page_index(pages, &n_pages, a & ~(plan->page - 1));
             pages[i].copy[a & (plan->page - 1)] = bytes[k];
         }
     }
     for (unsigned i = 0; i < n_pages; i++) {
-        if (mprotect(pages[i].copy, plan->page, PROT_READ | PROT_EXEC) != 0) {
+        /* The new code reaches the point of unification through the copy's
+         * address (data cache lines are physically tagged); the moved page
+         * is cleaned again at its final address below. */
+        __builtin___clear_cache((char *)pages[i].copy, (char *)pages[i].copy + plan->page);
+        int rx = mprotect(pages[i].copy, plan->page, plan->exec_prot);
+        if (rx != 0 && errno == EINVAL && plan->exec_prot != (PROT_READ | PROT_EXEC))
+            rx = mprotect(pages[i].copy, plan->page, PROT_READ | PROT_EXEC); /* no BTI here */
+        if (rx != 0) {
             rc = -errno;
             goto out;
         }
@@ -514,6 +409,10 @@ static int patch_switch(struct patch_plan *plan, const bool *present)
             goto out;
         }
         pages[moved].copy = NULL; /* it is the program's page now */
+        /* IC IVAU works on virtual addresses: an instruction cache indexed
+         * by them may still hold the replaced page's code at this address,
+         * which the maintenance through the copy's address did not touch. */
+        __builtin___clear_cache((char *)pages[moved].at, (char *)pages[moved].at + plan->page);
     }
 
 out:
@@ -573,6 +472,53 @@ static bool patch_has_rx(const struct patch_obj *obj, uintptr_t addr)
     return false;
 }
 
+#ifndef PT_GNU_PROPERTY
+#define PT_GNU_PROPERTY 0x6474e553
+#endif
+#ifndef PROT_BTI
+#define PROT_BTI 0x10 /* arm64 */
+#endif
+
+/* The protection of the object's code pages. On arm64 an object marked for
+ * BTI (GNU_PROPERTY_AARCH64_FEATURE_1_BTI in its PT_GNU_PROPERTY note) is
+ * mapped guarded (PROT_BTI) by the kernel or the loader where the CPU has
+ * BTI, and its patched pages must stay guarded; where the CPU has none, that
+ * mprotect fails with EINVAL and patch_switch() falls back to plain RX, as
+ * the original pages are. */
+static int patch_exec_prot(const struct patch_obj *obj)
+{
+#if defined(__aarch64__)
+    for (ElfW(Half) i = 0; i < obj->phnum; i++) {
+        const ElfW(Phdr) *ph = &obj->phdr[i];
+        if (ph->p_type != PT_GNU_PROPERTY || ph->p_filesz < 16)
+            continue;
+        /* One note: namesz 4, descsz, type 5 (NT_GNU_PROPERTY_TYPE_0),
+         * "GNU", then properties {u32 type, u32 datasz, data} padded to 8. */
+        const uint32_t *note = (const uint32_t *)(obj->base + ph->p_vaddr);
+        if (note[0] != 4 || note[2] != 5 || memcmp(note + 3, "GNU", 4) != 0 ||
+            note[1] > ph->p_filesz - 16)
+            continue;
+        const uint8_t *p = (const uint8_t *)(note + 4), *end = p + note[1];
+        while (p + 8 <= end) {
+            uint32_t type, size, bits;
+            memcpy(&type, p, 4);
+            memcpy(&size, p + 4, 4);
+            if (size > (size_t)(end - p) - 8)
+                break;
+            if (type == 0xc0000000u && size >= 4) { /* GNU_PROPERTY_AARCH64_FEATURE_1_AND */
+                memcpy(&bits, p + 8, 4);
+                if (bits & 1u) /* BTI */
+                    return PROT_READ | PROT_EXEC | PROT_BTI;
+            }
+            p += 8 + ((size + 7u) & ~7u);
+        }
+    }
+#else
+    (void)obj;
+#endif
+    return PROT_READ | PROT_EXEC;
+}
+
 /* Caller: patch_n_libs < PATCH_MAX_OBJECTS (patch_find_cb keeps at most that
  * many candidates). */
 static void patch_object(const struct patch_obj *obj)
@@ -589,11 +535,12 @@ static void patch_object(const struct patch_obj *obj)
     memset(lib, 0, sizeof(*lib));
     patch_obj_path(obj, lib->path, sizeof(lib->path));
 
-#if !defined(__x86_64__)
-    snprintf(plan.why, sizeof(plan.why), "in-process patching is implemented for x86-64 only");
-    rc = -ENOTSUP;
-    goto out;
-#endif
+    if (!PATCH_ARCH) {
+        snprintf(plan.why, sizeof(plan.why), "in-process patching is not implemented for %s",
+                 PATCH_ARCH_NAME);
+        rc = -ENOTSUP;
+        goto out;
+    }
     long threads = patch_thread_count();
     if (threads != 1) {
         snprintf(plan.why, sizeof(plan.why),
@@ -601,6 +548,10 @@ static void patch_object(const struct patch_obj *obj)
         rc = -EBUSY;
         goto out;
     }
+    cap_patched_hooks(patch_n_libs, &hooks);
+    void *hook_of[PATCH_N_FNS] = {hooks.read, hooks.read_ex, hooks.write, hooks.write_ex,
+                                  hooks.free};
+    uintptr_t elo = UINTPTR_MAX, ehi = 0; /* the span of the functions to patch */
     for (int f = 0; f < PATCH_N_FNS; f++) {
         present[f] = obj->fns[f] != NULL;
         bool required = f == PATCH_READ || f == PATCH_WRITE || f == PATCH_FREE;
@@ -609,17 +560,6 @@ static void patch_object(const struct patch_obj *obj)
             rc = -ENOENT;
             goto out;
         }
-    }
-    if (!patch_map_code(&plan, obj)) {
-        snprintf(plan.why, sizeof(plan.why), "no page for the trampolines");
-        rc = -ENOMEM;
-        goto out;
-    }
-    mapped = true;
-    cap_patched_hooks(patch_n_libs, &hooks);
-    void *hook_of[PATCH_N_FNS] = {hooks.read, hooks.read_ex, hooks.write, hooks.write_ex,
-                                  hooks.free};
-    for (int f = 0; f < PATCH_N_FNS; f++) {
         if (!present[f])
             continue;
         struct patch_fn *fn = &plan.fns[f];
@@ -633,7 +573,19 @@ static void patch_object(const struct patch_obj *obj)
             rc = -EINVAL;
             goto out;
         }
-        if (!patch_plan_fn(&plan, fn, patch_fn_names[f])) {
+        elo = (uintptr_t)fn->entry < elo ? (uintptr_t)fn->entry : elo;
+        ehi = (uintptr_t)fn->entry + fn->size > ehi ? (uintptr_t)fn->entry + fn->size : ehi;
+    }
+    if (!patch_map_code(&plan, obj, elo, ehi)) {
+        snprintf(plan.why, sizeof(plan.why), "no page for the trampolines%s",
+                 PATCH_FAR_OK ? "" : " within branch reach of its functions");
+        rc = -ENOMEM;
+        goto out;
+    }
+    mapped = true;
+    plan.exec_prot = patch_exec_prot(obj);
+    for (int f = 0; f < PATCH_N_FNS; f++) {
+        if (present[f] && !patch_arch_plan_fn(&plan, &plan.fns[f], patch_fn_names[f])) {
             rc = -EINVAL;
             goto out;
         }
@@ -641,7 +593,10 @@ static void patch_object(const struct patch_obj *obj)
     void *real[PATCH_N_FNS] = {NULL};
     for (int f = 0; f < PATCH_N_FNS; f++)
         if (present[f])
-            real[f] = patch_emit(&plan, f);
+            real[f] = patch_arch_emit(&plan, f);
+    /* The trampolines are new code: clean and invalidate before they can run
+     * (a no-op on x86-64, whose instruction fetch snoops stores). */
+    __builtin___clear_cache((char *)plan.code, (char *)plan.code + plan.page);
     if (mprotect(plan.code, plan.page, PROT_READ | PROT_EXEC) != 0) {
         rc = -errno;
         snprintf(plan.why, sizeof(plan.why), "the trampolines cannot be made executable (%s)",

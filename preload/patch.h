@@ -9,7 +9,10 @@
  * the hooks need (GNU hash look-up in the object's own dynamic symbol table,
  * no file I/O, no loader call), and patches each entry with a jump to a hook
  * of cap.c whose "real" function is a trampoline holding the relocated first
- * instructions (x86_insn.h decides what can be relocated).
+ * instructions (x86_insn.h or a64_insn.h decides what can be relocated).
+ * Implemented for x86-64 and arm64 (patch_arch.h); elsewhere, and on arm64
+ * when no page for the relays can be had within branch reach (+-128 MiB) of
+ * the functions, the object is refused (said at debug) and left alone.
  *
  * Promises:
  *   - all or nothing per object: SSL_read, SSL_write, SSL_free and, where
@@ -18,6 +21,8 @@
  *   - nothing is ever mapped writable and executable at once, and any
  *     failure before the switch leaves the program byte for byte as it was;
  *   - each refusal is said once, at debug, with the reason;
+ *   - a landing pad at an entry (endbr64, bti, or paciasp, which becomes
+ *     bti jc) stays a landing pad, and guarded (BTI) code stays guarded;
  *   - a process with no such object pays a few hash look-ups per loaded
  *     object (the Bloom filter rejects almost all of them).
  *

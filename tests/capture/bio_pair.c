@@ -124,6 +124,21 @@ static BIO_METHOD *reset_method(void)
 enum op { OP_READ, OP_READ_EX, OP_WRITE, OP_WRITE_EX };
 static const char *const op_names[] = {"SSL_read", "SSL_read_ex", "SSL_write", "SSL_write_ex"};
 
+#if defined(BIO_PAIR_INDIRECT)
+/* The arm64 _bti build (linked with -z force-bti, so its code pages are
+ * guarded) makes these calls through pointers the compiler cannot see
+ * through: each is a blr that faults unless it lands on a landing pad, which
+ * the patched entries must keep. */
+static int (*volatile ind_read)(SSL *, void *, int) = SSL_read;
+static int (*volatile ind_read_ex)(SSL *, void *, size_t, size_t *) = SSL_read_ex;
+static int (*volatile ind_write)(SSL *, const void *, int) = SSL_write;
+static int (*volatile ind_write_ex)(SSL *, const void *, size_t, size_t *) = SSL_write_ex;
+#define SSL_read(...) ind_read(__VA_ARGS__)
+#define SSL_read_ex(...) ind_read_ex(__VA_ARGS__)
+#define SSL_write(...) ind_write(__VA_ARGS__)
+#define SSL_write_ex(...) ind_write_ex(__VA_ARGS__)
+#endif
+
 /* One call, printed. Returns bytes moved. */
 static size_t call(const char *side, SSL *ssl, enum op op, unsigned char *buf, size_t num,
                    struct stream_sum *sum)

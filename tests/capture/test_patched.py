@@ -10,10 +10,21 @@ under the preload with the stub core, and compare with runs without it:
         executable (ssl_shim.c; the _cet build opens them with endbr64):
         identical output, the client stream captured byte-exactly, the
         debug line names the patched object.
+  shim_pac_transparency, shim_bti_transparency (arm64)
+        the same, the shim's SSL_* opening with paciasp (pointer
+        authentication checked by qemu); the _bti build is a library mapped
+        with guarded pages (bti_probe.c: its probe must die of SIGILL first,
+        or the case proves nothing) whose SSL_* are called through pointers.
   refusal
-        executables whose SSL_read opens with a RIP-relative load or a jmp
-        (refuse.c) run exactly as without the preload, nothing of them is
-        patched, one debug line says why; the control build is patched.
+        executables whose SSL_read opens with a RIP-relative load (arm64: a
+        literal load) or a jmp (arm64: b), and on arm64 one that branches back into
+        its entry and one that calls nothing (refuse.c), run exactly as
+        without the preload, nothing of them is patched, one debug line says
+        why; the control build is patched.
+  relocated_branch, relocated_adrp (arm64)
+        an SSL_read opening with tbnz is patched and its moved branch goes
+        where it went, taken and not taken; one opening with adrp is patched
+        and the trampoline's load of that address finds the same variable.
   node_transparency MAJOR
         the official Node build (scripts/setup-node-official MAJOR): a TLS
         server and three clients on three threads exchange several MiB both
@@ -31,11 +42,15 @@ under the preload with the stub core, and compare with runs without it:
         a patched executable that forks right after start: parent and child
         each capture their own connection, under their own pid.
 
+On arm64 (ARGUS_PATCH_ARCH=arm64) the programs, Node 22 arm64 included,
+run under ARGUS_GUEST_RUN (qemu) in a cross build; see test_capture.guest().
+
 Under CI (CI=true) a missing Node build is a failure; elsewhere the Node
 cases are skipped (exit 77) when the registry cannot be reached.
 """
 import json
 import os
+import signal
 import subprocess
 import sys
 
@@ -47,10 +62,12 @@ from test_capture import ENV, expect, fail, sha  # noqa: E402
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 NODE_PEERS = os.path.join(tc.SRC, "node_peers.js")
 SKIP = 77
+ARM64 = ENV.get("ARGUS_PATCH_ARCH") == "arm64"
 
 
 def official_node(major):
-    p = subprocess.run([os.path.join(ROOT, "scripts", "setup-node-official"), major],
+    arch = ["--arch", "arm64"] if ARM64 else []
+    p = subprocess.run([os.path.join(ROOT, "scripts", "setup-node-official")] + arch + [major],
                        capture_output=True, text=True)
     if p.returncode != 0 or not p.stdout.strip():
         if os.environ.get("CI") == "true":
@@ -64,12 +81,14 @@ def debug_lines(stderr, needle):
     return [l for l in stderr.splitlines() if needle in l]
 
 
-def shim_case(c, exe):
+def shim_case(c, exe, obj=None):
+    """obj: the file name of the object whose SSL_* are patched (exe's by
+    default)."""
     argv = [exe, c.cert, c.key, "discord.com", "4"]
     plain = c.run(argv, c.plain_env()).stdout
     p = c.run(argv, c.preload_env(OTEL_LOG_LEVEL="debug"))
     patched = debug_lines(p.stderr, "patched the OpenSSL built into")
-    expect(len(patched) >= 1 and os.path.basename(exe) in patched[0],
+    expect(len(patched) >= 1 and (obj or os.path.basename(exe)) in patched[0],
            "the executable's SSL_* were not patched:\n%s" % p.stderr)
     tc.check_bio_pair_run(c, plain, p.stdout)
 
@@ -81,9 +100,33 @@ def case_shim_cet_transparency(c):
     shim_case(c, ENV["ARGUS_BIO_PAIR_PATCHED_CET"])
 
 
+def case_shim_pac_transparency(c):
+    shim_case(c, ENV["ARGUS_BIO_PAIR_PATCHED_PAC"])
+
+
+def case_shim_bti_transparency(c):
+    exe = ENV["ARGUS_BIO_PAIR_PATCHED_BTI"]
+    argv, env = tc.guest([exe, "probe"], c.plain_env())
+    p = subprocess.run(argv, env=env, capture_output=True, timeout=60)
+    expect(p.returncode == -signal.SIGILL,
+           "the BTI library is not guarded (probe exit %d): this case would prove nothing"
+           % p.returncode)
+    shim_case(c, exe, "libbio_pair_bti.so")
+
+
+REFUSALS = (
+    (("ARGUS_REFUSE_RIPREL", "SSL_read+0: a PC-relative literal load"),
+     ("ARGUS_REFUSE_JMP", "SSL_read+0: a branch"),
+     ("ARGUS_REFUSE_INTO", "SSL_read+20: a branch into the patched bytes"),
+     ("ARGUS_REFUSE_LEAF", "SSL_read calls nothing"))
+    if ARM64 else
+    (("ARGUS_REFUSE_RIPREL", "SSL_read+0: a RIP-relative operand"),
+     ("ARGUS_REFUSE_JMP", "SSL_read+0: a jump")))
+
+
 def case_refusal(c):
-    for exe, why in ((ENV["ARGUS_REFUSE_RIPREL"], "SSL_read+0: a RIP-relative operand"),
-                     (ENV["ARGUS_REFUSE_JMP"], "SSL_read+0: a jump")):
+    for var, why in REFUSALS:
+        exe = ENV[var]
         plain = c.run([exe], c.plain_env()).stdout
         p = c.run([exe], c.preload_env(OTEL_LOG_LEVEL="debug"))
         expect(p.stdout == plain, "%s behaves differently under the preload:\n%s\n%s"
@@ -100,6 +143,38 @@ def case_refusal(c):
     expect(plain[:2] == patched[:2], "the control's calls differ under the preload")
     for a, b in zip(plain[2:], patched[2:]):
         expect(a != b, "the control's entry was not patched: %s" % b)
+
+
+def case_relocated_branch(c):
+    """arm64: an entry opening with tbnz (refuse.c -DCONDBR) is patched, and
+    the branch, moved to the trampoline, goes where it went, taken or not."""
+    exe = ENV["ARGUS_PATCH_CONDBR"]
+    plain = c.run([exe], c.plain_env()).stdout.splitlines()
+    p = c.run([exe], c.preload_env(OTEL_LOG_LEVEL="debug"))
+    patched = p.stdout.splitlines()
+    expect(len(debug_lines(p.stderr, "patched the OpenSSL built into")) == 1,
+           "the tbnz entry was not patched:\n%s" % p.stderr)
+    expect(plain[-1] == "negative -2" and plain[0] == "read 9 write 11",
+           "the program itself changed: %s" % plain)
+    calls = [l for l in plain if not l.startswith("SSL_")]
+    expect(calls == [l for l in patched if not l.startswith("SSL_")],
+           "the calls differ under the preload:\n%s\n%s" % (plain, patched))
+    read = [l for l in plain if l.startswith("SSL_read ")]
+    expect(read and read != [l for l in patched if l.startswith("SSL_read ")],
+           "SSL_read's entry was not patched")
+
+
+def case_relocated_adrp(c):
+    exe = ENV["ARGUS_PATCH_ADRP"]
+    plain = c.run([exe], c.plain_env()).stdout.splitlines()
+    p = c.run([exe], c.preload_env(OTEL_LOG_LEVEL="debug"))
+    patched = p.stdout.splitlines()
+    expect(len(debug_lines(p.stderr, "patched the OpenSSL built into")) == 1,
+           "the adrp entry was not patched:\n%s" % p.stderr)
+    expect(plain[0] == "read 16 write 11", "the program itself changed: %s" % plain)
+    expect(plain[:2] == patched[:2], "the calls differ under the preload:\n%s\n%s"
+           % (plain, patched))
+    expect(plain[2] != patched[2], "SSL_read's entry was not patched: %s" % patched[2])
 
 
 def case_node_transparency(c, major):
