@@ -86,7 +86,8 @@ def shim_case(c, exe, obj=None):
     default)."""
     argv = [exe, c.cert, c.key, "discord.com", "4"]
     plain = c.run(argv, c.plain_env()).stdout
-    p = c.run(argv, c.preload_env(OTEL_LOG_LEVEL="debug"))
+    p = c.run(argv, c.preload_env(OTEL_LOG_LEVEL="debug",
+                                  ARGUS_RING_BYTES=tc.BIO_PAIR_RING_BYTES))
     patched = debug_lines(p.stderr, "patched the OpenSSL built into")
     expect(len(patched) >= 1 and (obj or os.path.basename(exe)) in patched[0],
            "the executable's SSL_* were not patched:\n%s" % p.stderr)
