@@ -31,6 +31,7 @@ import argparse
 import json
 import os
 import selectors
+import shlex
 import shutil
 import signal
 import subprocess
@@ -180,6 +181,21 @@ def bot_command(bot):
     return [node, os.path.join(HERE, "bots", "djs_bot", "bot.js")], env
 
 
+def guest_command(command, env):
+    """ARGUS_E2E_GUEST_RUN: the bot's runtime (ARGUS_E2E_NODE, an official
+    arm64 Node) is of another architecture and runs under this emulator
+    (qemu-aarch64). qemu's own loader must not see LD_PRELOAD: -E hands it to
+    the emulated program only."""
+    wrap = shlex.split(os.environ.get("ARGUS_E2E_GUEST_RUN", ""))
+    if not wrap:
+        return command, env
+    env = dict(env)
+    preload = env.pop("LD_PRELOAD", None)
+    if preload is not None:
+        wrap += ["-E", "LD_PRELOAD=" + preload]
+    return wrap + list(command), env
+
+
 def bot_environment(args, scenario, ca_crt):
     env = {k: v for k, v in os.environ.items()
            if not k.lower().endswith("_proxy") and not k.startswith(("OTEL_", "ARGUS_", "LD_"))}
@@ -324,8 +340,10 @@ def run_inner(args):
             return report
         bot_log = open(os.path.join(out, "bot.log"), "w")
         logs.append(bot_log)
+        cwd = os.path.dirname(command[1])
+        command, env = guest_command(command, env)
         bot = subprocess.Popen(command, env=env, stdout=bot_log, stderr=subprocess.STDOUT,
-                               cwd=os.path.dirname(command[1]))
+                               cwd=cwd)
         report["bot_started_at"] = time.time()
         say(f"simulator and OTLP receiver up; bot started{' with LD_PRELOAD' if args.preload else ''}")
         ready = milestones.wait_for("ready", min(deadline, time.time() + READY_TIMEOUT_S))

@@ -4,7 +4,9 @@
     test_lifecycles.py BOT BUILD_DIR [SCENARIO [SCALE]]
 
 BOT is dpy or djs, or djs@MAJOR for discord.js on that official Node build
-(scripts/setup-node-official; Argus patches its built-in OpenSSL); SCENARIO a name in scripts/sim/scenarios/ (default main);
+(scripts/setup-node-official; Argus patches its built-in OpenSSL), or
+djs@MAJOR:arm64 for its arm64 build under the emulator in ARGUS_GUEST_RUN
+(BUILD_DIR then a cross build); SCENARIO a name in scripts/sim/scenarios/ (default main);
 SCALE scales its bursts (run_scenario.py --scale, default 1).
 One run of the real bot under the preload (tests/e2e/run_scenario.py), with
 Argus' deadlines set to the scenario's (ARGUS_PREFIX_TIMEOUT_S,
@@ -472,9 +474,20 @@ def main(argv):
     if len(argv) < 3 or bot not in ("dpy", "djs") or (major and bot != "djs"):
         print(__doc__)
         return 2
+    major, _, arch = major.partition(":")
     if major:  # djs@22: the bot on that official Node build (see test_e2e.py)
-        node = subprocess.run([os.path.join(ROOT, "scripts", "setup-node-official"), major],
-                              check=True, capture_output=True, text=True).stdout.split()[-1]
+        # djs@22:arm64: its arm64 build, under the emulator the cross build's
+        # arm64 suite names in ARGUS_GUEST_RUN, with the arm64 preload.
+        setup = [os.path.join(ROOT, "scripts", "setup-node-official")]
+        if arch:
+            setup += ["--arch", arch]
+            guest = os.environ.get("ARGUS_GUEST_RUN")
+            if not guest:
+                print(f"FAIL: djs@{major}:{arch} needs ARGUS_GUEST_RUN (an emulator)")
+                return 1
+            os.environ["ARGUS_E2E_GUEST_RUN"] = guest
+        node = subprocess.run(setup + [major], check=True, capture_output=True,
+                              text=True).stdout.split()[-1]
         os.environ["ARGUS_E2E_NODE"] = node
     build = os.path.abspath(argv[2])
     scenario = argv[3] if len(argv) > 3 else "main"
@@ -483,7 +496,7 @@ def main(argv):
         spec = json.load(fp)
     out = os.path.join(build, "e2e", "lifecycles", f"{bot}-{scenario}")
     if major:
-        out += f"-node{major}"
+        out += f"-node{major}" + (f"-{arch}" if arch else "")
     if scale != "1":
         out += f"-x{scale}"
     command = [PYTHON, os.path.join(HERE, "run_scenario.py"), "--bot", bot, "--scenario",
