@@ -206,14 +206,8 @@ bool patch_arch_plan_fn(struct patch_plan *plan, struct patch_fn *fn, const char
         a64_insn_decode(a64_word(fn->entry + off), &insn);
         if (a64_insn_is_branch(&insn)) {
             uintptr_t target = (uintptr_t)fn->entry + off + (uintptr_t)insn.rel;
-            if (patch_in_region(fn, target)) {
-                snprintf(plan->why, sizeof(plan->why), "%s+%zu: a branch into the patched bytes",
-                         name, off);
+            if (!patch_body_branch(plan, fn, name, off, target, insn.kind == A64_INSN_BL, &calls))
                 return false;
-            }
-            if (insn.kind == A64_INSN_BL || target < (uintptr_t)fn->entry ||
-                target >= (uintptr_t)fn->entry + fn->size)
-                calls = true; /* a call, or a tail call */
         }
         /* A br through x16 or x17 is a tail call (the registers of veneers
          * and of BTI-compatible indirect tail calls); one through another

@@ -28,6 +28,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 
 #if defined(__x86_64__)
 #define PATCH_ARCH 1
@@ -84,6 +85,24 @@ static inline uint8_t *patch_slot(const struct patch_plan *plan, int f)
 static inline bool patch_in_region(const struct patch_fn *fn, uintptr_t target)
 {
     return target >= (uintptr_t)fn->entry && target < (uintptr_t)fn->entry + fn->skip + fn->len;
+}
+
+/* One direct branch of fn's body, at off, to target (is_call: a call).
+ * Returns false, with the refusal in plan->why, if it lands in the patched
+ * bytes; sets *calls for a call or a branch out of the function (a tail
+ * call). Both backends' whole-body scans go through it. */
+static inline bool patch_body_branch(struct patch_plan *plan, const struct patch_fn *fn,
+                                     const char *name, size_t off, uintptr_t target, bool is_call,
+                                     bool *calls)
+{
+    if (patch_in_region(fn, target)) {
+        snprintf(plan->why, sizeof(plan->why), "%s+%zu: a branch into the patched bytes", name,
+                 off);
+        return false;
+    }
+    if (is_call || target < (uintptr_t)fn->entry || target >= (uintptr_t)fn->entry + fn->size)
+        *calls = true;
+    return true;
 }
 
 #if PATCH_ARCH

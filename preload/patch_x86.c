@@ -85,14 +85,8 @@ bool patch_arch_plan_fn(struct patch_plan *plan, struct patch_fn *fn, const char
         if (insn.kind == X86_INSN_JCC || insn.kind == X86_INSN_JMP || insn.kind == X86_INSN_CALL ||
             insn.kind == X86_INSN_LOOP) {
             uintptr_t target = (uintptr_t)fn->entry + off + (size_t)n + (uintptr_t)insn.rel;
-            if (patch_in_region(fn, target)) {
-                snprintf(plan->why, sizeof(plan->why), "%s+%zu: a branch into the patched bytes",
-                         name, off);
+            if (!patch_body_branch(plan, fn, name, off, target, insn.kind == X86_INSN_CALL, &calls))
                 return false;
-            }
-            if (insn.kind == X86_INSN_CALL || target < (uintptr_t)fn->entry ||
-                target >= (uintptr_t)fn->entry + fn->size)
-                calls = true; /* a call, or a tail call */
         }
         /* A jmp through memory at a RIP-relative address is a tail call
          * through the GOT; one through a register may be a switch. */
